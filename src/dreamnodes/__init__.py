@@ -1,0 +1,1 @@
+"""Declarative workflow nodes for the Luma Dream Machine API."""
