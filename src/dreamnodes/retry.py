@@ -1,0 +1,94 @@
+"""The retry policy a run is given, and the delays it asks for between attempts.
+
+`retry_delays` is a wait generator in backoff 2.x's protocol: backoff primes it with
+`send(None)`, then sends each failure (the exception) and sleeps the value it yields.
+A failure that carries `retry_after` (seconds the server asked for) is waited exactly
+that long, capped and without jitter; anything else gets capped exponential delays.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Generator, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from dreamnodes.errors import DreamError
+
+MAX_ATTEMPTS_LIMIT = 5
+
+
+class RetryPolicy(BaseModel):
+    """How often and how patiently one run retries (schemas/retry_policy.json says the same)."""
+
+    # Strict like the JSON Schema: no "3" for 3, no true for 1.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    max_attempts: int = Field(default=5, ge=1, le=MAX_ATTEMPTS_LIMIT)
+    first_delay: float = Field(default=1.0, ge=0, le=60)
+    max_delay: float = Field(default=30.0, ge=0, le=300)
+    multiplier: float = Field(default=2.0, ge=1, le=10)
+    jitter: bool = True
+    retry_after_cap: float = Field(default=60.0, ge=0, le=600)
+
+    @pydantic.model_validator(mode="wrap")
+    @classmethod
+    def _as_dream_error(cls, data: Any, handler: pydantic.ValidatorFunctionWrapHandler) -> Any:
+        # The host sees one error type, naming the field, the value and what is allowed.
+        try:
+            return handler(data)
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or None
+            raise DreamError(
+                code="invalid_input",
+                message=f"retry policy {field or ''}: {first['msg']} (got {first['input']!r})",
+                field=field,
+            ) from None
+
+
+def retry_delays(
+    policy: RetryPolicy, rng: Callable[[], float] = random.random
+) -> Generator[float, Any, None]:
+    """Backoff wait generator: exponential (equal jitter), or exactly the failure's Retry-After."""
+    failure = yield  # type: ignore[misc]  # backoff primes the generator with send(None)
+    step = 0
+    while True:
+        asked = getattr(failure, "retry_after", None)
+        if isinstance(asked, int | float):
+            delay = min(max(float(asked), 0.0), policy.retry_after_cap)
+        else:
+            delay = min(policy.first_delay * policy.multiplier**step, policy.max_delay)
+            if policy.jitter:
+                # Equal jitter: at least half the delay, so waits still grow, never in lockstep.
+                delay = delay / 2 + rng() * delay / 2
+        step += 1
+        failure = yield delay
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds the server asked to wait (`retry-after-ms`, `Retry-After` seconds or date), or None."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
