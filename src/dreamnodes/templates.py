@@ -148,10 +148,8 @@ def _resolve(lookup: _Lookup, context: Mapping[str, Any], field: tuple[str | int
 
 def _step(current: Any, step: str | int) -> Any:
     if isinstance(step, int):
-        if isinstance(current, Sequence) and not isinstance(current, str | bytes):
-            if -len(current) <= step < len(current):
-                return current[step]
-        return _MISSING
+        is_list = isinstance(current, Sequence) and not isinstance(current, str | bytes)
+        return current[step] if is_list and -len(current) <= step < len(current) else _MISSING
     if isinstance(current, Mapping) and step in current:
         return current[step]
     return _MISSING
