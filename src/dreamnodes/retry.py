@@ -71,7 +71,7 @@ def retry_delays(
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds the server asked to wait (`retry-after-ms`, `Retry-After` seconds or date), or None."""
+    """Seconds the server asked to wait (`retry-after-ms`, `Retry-After` seconds or date)."""
     millis = headers.get("retry-after-ms")
     if millis is not None:
         try:

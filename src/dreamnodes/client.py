@@ -1,0 +1,316 @@
+"""The one HTTP client: auth, timeouts, retries per the run's policy, creates never billed twice."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json as jsonlib
+import time
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, cast
+
+import backoff
+import httpx
+
+from dreamnodes.created import claim
+from dreamnodes.errors import Attempt, DreamError, ErrorCode
+from dreamnodes.retry import RetryPolicy, retry_after_seconds, retry_delays
+
+RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Failures before the request left this machine: the service cannot have accepted it.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+# Failures that no retry can mend (a bad URL, a request h11 refuses to write).
+_HOPELESS = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+_CODES: dict[int, tuple[ErrorCode, str]] = {
+    400: ("invalid_input", "the service refused the request"),
+    422: ("invalid_input", "the service refused the request"),
+    401: ("auth_failed", "the API key was refused"),
+    403: ("auth_failed", "the API key is not allowed to do this"),
+    402: ("insufficient_credits", "not enough credits"),
+    404: ("not_found", "not found"),
+    429: ("rate_limited", "rate limited"),
+}
+DEFAULT_POLICY = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One call to a provider; `billable` marks a create, which is never sent twice for one run."""
+
+    method: str
+    path: str  # already built and encoded, relative to base_url
+    query: Mapping[str, Any] | None = None
+    json: Any | None = None
+    headers: Mapping[str, str] | None = None  # extra per-request headers (e.g. X-Webhook-URL)
+    billable: bool = False
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    json: Any
+    headers: Mapping[str, str]
+
+
+FindCreated = Callable[["ApiClient", ApiRequest, float], Awaitable[Mapping[str, Any] | None]]
+
+
+class _Retryable(Exception):
+    """One failed attempt worth another; `error` is what the user sees if it was the last."""
+
+    def __init__(self, error: DreamError, retry_after: float | None, lost: bool) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.retry_after = retry_after  # read by retry_delays
+        self.lost = lost  # the request may have been accepted and its answer lost
+        self.delay = 0.0
+
+
+@dataclass
+class _Send:
+    """The state of one send(): its attempts, and whether a lost create must be looked for."""
+
+    request: ApiRequest
+    started_at: float  # wall clock, comparable with a Generation's created_at
+    attempts: list[Attempt]
+    look_first: bool = False
+
+
+def _deferred(policy: RetryPolicy) -> Generator[float, Any, None]:
+    # backoff sleeps with asyncio.sleep; the client sleeps with its own (injectable) sleep, so
+    # backoff gets 0 and the policy's delay rides on the failure to the on_backoff handler.
+    delays = retry_delays(policy)
+    delays.send(None)
+    failure = yield  # type: ignore[misc]
+    while True:
+        failure.delay = delays.send(failure)
+        failure = yield 0.0
+
+
+class ApiClient:
+    """One httpx client per provider and key; `send` retries per the policy, raises DreamError."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth_headers: Mapping[str, str],
+        policy: RetryPolicy = DEFAULT_POLICY,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        find_created: FindCreated | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.policy = policy
+        self.sleep = sleep
+        self.attempts: list[Attempt] = []  # every attempt of the last send()
+        self._find_created = find_created
+        self._secrets = _secrets_of(auth_headers)
+        self._owns_http = http is None
+        if http is None:
+            self._http = httpx.AsyncClient(
+                base_url=base_url,
+                headers=dict(auth_headers),
+                timeout=httpx.Timeout(timeout),
+                transport=transport,
+            )
+            self._auth: dict[str, str] | None = None
+        else:
+            self._http = http
+            self._auth = dict(auth_headers)
+        self._retrying = backoff.on_exception(
+            _deferred,
+            _Retryable,
+            max_tries=policy.max_attempts,
+            jitter=None,
+            on_backoff=self._pause,
+            raise_on_giveup=True,
+            logger=None,
+            policy=policy,
+        )(self._attempt)
+
+    def __repr__(self) -> str:
+        return f"ApiClient(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def send(self, request: ApiRequest) -> ApiResponse:
+        """Send with retries per the policy; a create whose answer was lost is looked for first."""
+        state = _Send(request=request, started_at=time.time(), attempts=[])
+        self.attempts = state.attempts
+        try:
+            response: ApiResponse = await self._retrying(state)
+        except _Retryable as failure:
+            # The last attempt lost a create's answer: look once more before giving up.
+            try:
+                found = await self._look_if_lost(state)
+            except DreamError as error:
+                raise self._final(error, state.attempts) from None
+            if found is not None:
+                return found
+            raise self._final(failure.error, state.attempts) from None
+        except DreamError as error:
+            raise self._final(error, state.attempts) from None
+        if request.billable and isinstance(response.json, Mapping):
+            # A create that answered is ours: no lost answer of a twin may claim it later.
+            created_id = response.json.get("id") or response.json.get("request_id")
+            if isinstance(created_id, str):
+                claim(created_id)
+        return response
+
+    async def send_once(self, request: ApiRequest) -> ApiResponse:
+        """One attempt, no retries and no lookups (for lookups themselves)."""
+        attempts: list[Attempt] = []
+        try:
+            return await self._exchange(request, attempts)
+        except _Retryable as failure:
+            raise self._final(failure.error, attempts) from None
+        except DreamError as error:
+            raise self._final(error, attempts) from None
+
+    async def _pause(self, details: Any) -> None:
+        failure = cast(_Retryable, details["exception"])
+        await self.sleep(failure.delay)
+
+    async def _attempt(self, state: _Send) -> ApiResponse:
+        found = await self._look_if_lost(state)
+        if found is not None:
+            return found
+        try:
+            return await self._exchange(state.request, state.attempts)
+        except _Retryable as failure:
+            if failure.lost and state.request.billable:
+                if self._find_created is None:
+                    raise DreamError(
+                        code="network_error",
+                        message=f"the answer to the create was lost ({failure.error.message}); "
+                        "it may have been accepted, so it was not sent again",
+                        retryable=True,
+                    ) from None
+                state.look_first = True
+            raise
+
+    async def _look_if_lost(self, state: _Send) -> ApiResponse | None:
+        if not state.look_first or self._find_created is None:
+            return None
+        state.look_first = False
+        found = await self._find_created(self, state.request, state.started_at)
+        if found is None:
+            return None
+        return ApiResponse(status=201, json=dict(found), headers={})
+
+    async def _exchange(self, request: ApiRequest, attempts: list[Attempt]) -> ApiResponse:
+        number = len(attempts) + 1
+        headers = request.headers
+        if self._auth is not None:
+            headers = {**self._auth, **(headers or {})}
+        began = time.perf_counter()
+        try:
+            answer = await self._http.request(
+                request.method,
+                request.path,
+                params=request.query,
+                json=request.json,
+                headers=headers,
+            )
+        except httpx.TransportError as exc:
+            seconds = time.perf_counter() - began
+            what = self._scrub(f"{type(exc).__name__}: {exc}".rstrip(": "))
+            attempts.append(Attempt(number, None, seconds, what))
+            lost = not isinstance(exc, _NOT_SENT)
+            if isinstance(exc, httpx.TimeoutException):
+                error = DreamError("timeout", f"the request timed out ({what})", retryable=True)
+                raise _Retryable(error, None, lost) from None
+            error = DreamError("network_error", f"the connection failed ({what})", retryable=True)
+            if isinstance(exc, _HOPELESS):
+                error.retryable = False
+                raise error from None
+            raise _Retryable(error, None, lost) from None
+        seconds = time.perf_counter() - began
+        status = answer.status_code
+        content = answer.content
+        try:
+            body = jsonlib.loads(content) if content else None
+        except ValueError:
+            body = _BROKEN
+        if 200 <= status < 300:
+            if body is _BROKEN:
+                attempts.append(Attempt(number, status, seconds, "broken JSON body"))
+                message = f"the service answered {status} with a broken JSON body"
+                # The answer came but is unreadable: for a create, as good as lost.
+                error = DreamError("provider_error", message, status=status, retryable=True)
+                raise _Retryable(error, None, True)
+            attempts.append(Attempt(number, status, seconds))
+            return ApiResponse(status=status, json=body, headers=answer.headers)
+        detail, field = _detail_of(body, answer.text if body is _BROKEN else "")
+        detail = self._scrub(detail)
+        attempts.append(Attempt(number, status, seconds, f"HTTP {status}: {detail}"[:300]))
+        code, label = _CODES.get(status, ("provider_error", "the service failed"))
+        error = DreamError(code, f"{label} ({status}): {detail}", field=field, status=status)
+        if status in RETRIED_STATUSES:
+            error.retryable = True
+            raise _Retryable(error, retry_after_seconds(answer.headers), False)
+        raise error
+
+    def _final(self, error: DreamError, attempts: list[Attempt]) -> DreamError:
+        count = len(attempts)
+        noun = "attempt" if count == 1 else "attempts"
+        return dataclasses.replace(
+            error,
+            message=self._scrub(f"{error.message} (after {count} {noun})"),
+            attempts=list(attempts),
+        )
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+_BROKEN = object()
+
+
+def _secrets_of(auth_headers: Mapping[str, str]) -> tuple[str, ...]:
+    # The whole header value and its token part ("Bearer <key>"), longest first.
+    found: set[str] = set()
+    for value in auth_headers.values():
+        for part in (value, value.rsplit(" ", 1)[-1]):
+            if len(part) >= 6:
+                found.add(part)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def _detail_of(body: Any, text: str) -> tuple[str, str | None]:
+    """The provider's words: Luma's `{"detail"}` (text or a list), Pixazo's error and message."""
+    if isinstance(body, Mapping):
+        detail = body.get("detail")
+        if isinstance(detail, str):
+            return detail, None
+        if isinstance(detail, list) and detail and isinstance(detail[0], Mapping):
+            first = detail[0]
+            loc = [str(p) for p in first.get("loc", []) if p != "body"]
+            field = ".".join(loc) or None
+            return "; ".join(str(d.get("msg", d)) for d in detail if isinstance(d, Mapping)), field
+        parts = [str(body[k]) for k in ("error", "message") if body.get(k)]
+        if parts:
+            return ": ".join(parts), None
+        if body:
+            return jsonlib.dumps(body)[:200], None
+    return (text.strip()[:200] or "no details given"), None

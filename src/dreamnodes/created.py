@@ -1,0 +1,126 @@
+"""Finding the generation a create made when its answer was lost, so it is never made twice.
+
+Every Luma Generation echoes its request, so the newest recent generation whose `request`
+repeats what was sent is the one the lost answer would have named. Ids handed out (by a
+lookup or by a create that answered) are claimed in this process, so two identical creates
+in one batch never take the same generation.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from dreamnodes.errors import DreamError
+
+if TYPE_CHECKING:
+    from dreamnodes.client import ApiClient, ApiRequest
+
+CLOCK_SKEW = 120.0  # seconds a generation's created_at may read before our send started
+LIST_TRIES = 3
+_LIST_DELAYS = (0.5, 1.0)
+
+_claimed: set[str] = set()
+_claimed_lock = threading.Lock()
+
+
+def claim(generation_id: str) -> bool:
+    """Mark an id as taken by this process; False if it already was."""
+    with _claimed_lock:
+        if generation_id in _claimed:
+            return False
+        _claimed.add(generation_id)
+        return True
+
+
+def is_claimed(generation_id: str) -> bool:
+    with _claimed_lock:
+        return generation_id in _claimed
+
+
+async def luma_find_created(
+    client: ApiClient, request: ApiRequest, started_at: float
+) -> Mapping[str, Any] | None:
+    """The generation this create made before its answer was lost, or None if there is none."""
+    listed = await _recent_generations(client)
+    sent = request.json if isinstance(request.json, Mapping) else {}
+    earliest = started_at - CLOCK_SKEW
+    candidates: list[tuple[float, Mapping[str, Any]]] = []
+    for generation in listed:
+        if not isinstance(generation, Mapping) or not isinstance(generation.get("id"), str):
+            continue
+        created = _timestamp(generation.get("created_at"))
+        if created is None or created < earliest:
+            continue
+        if _echoes(generation.get("request"), sent):
+            candidates.append((created, generation))
+    candidates.sort(key=lambda pair: pair[0], reverse=True)
+    for _, generation in candidates:
+        if claim(generation["id"]):
+            return generation
+    return None
+
+
+async def _recent_generations(client: ApiClient) -> list[Any]:
+    from dreamnodes.client import ApiRequest
+
+    listing = ApiRequest(method="GET", path="/generations", query={"limit": 50})
+    last: DreamError | None = None
+    for tries in range(1, LIST_TRIES + 1):
+        try:
+            body = (await client.send_once(listing)).json
+        except DreamError as error:
+            last = error
+            if not error.retryable or tries == LIST_TRIES:
+                break
+            await client.sleep(_LIST_DELAYS[tries - 1])
+            continue
+        if isinstance(body, Mapping):
+            body = body.get("generations")
+        if isinstance(body, list):
+            return body
+        last = DreamError("provider_error", "the generation list came back in an unknown shape")
+        break
+    reason = last.message if last else "unknown"
+    raise DreamError(
+        code="network_error",
+        message="the answer to the create was lost and the recent generations could not be "
+        f"listed to check whether it was accepted ({reason}); it was not sent again",
+        status=last.status if last else None,
+        retryable=True,
+    )
+
+
+def _echoes(echo: Any, sent: Any) -> bool:
+    """True if `echo` repeats every non-null part of `sent` (extra keys in the echo are fine)."""
+    if isinstance(sent, Mapping):
+        if not isinstance(echo, Mapping):
+            return False
+        return all(
+            key in echo and _echoes(echo[key], value)
+            for key, value in sent.items()
+            if value is not None
+        )
+    if isinstance(sent, list):
+        return (
+            isinstance(echo, list)
+            and len(echo) == len(sent)
+            and all(_echoes(e, s) for e, s in zip(echo, sent, strict=True))
+        )
+    if isinstance(sent, bool) or isinstance(echo, bool):
+        return echo is sent  # true must not match 1
+    return bool(echo == sent)
+
+
+def _timestamp(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return when.timestamp()
