@@ -23,7 +23,7 @@ from .scene import (
     palette_for,
     tint_and_inset,
 )
-from .spec import VideoSpec, frame_count, frame_rate, frame_size, size_for
+from .spec import VideoSpec, frame_count, frame_rate, frame_size, image_size
 
 # Images: 512 px on the long side by default (fast), 1024 px with full_size=True.
 IMAGE_LONG_SIDE = 512
@@ -103,9 +103,7 @@ def render_video(spec: VideoSpec) -> bytes:
 def _render_image(
     prompt: str, aspect_ratio: str, image_format: str, refs: tuple[bytes, ...], long_side: int
 ) -> bytes:
-    width, height = size_for(aspect_ratio, long_side)
-    scale = long_side / max(width, height)
-    width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    width, height = image_size(aspect_ratio, long_side)
     palette = palette_for(prompt)
     picture = backdrop(palette, width, height)
     draw_shapes(picture, palette, 0.0)

@@ -62,6 +62,14 @@ def size_for(aspect_ratio: str, short_side: int) -> tuple[int, int]:
     return _even(Fraction(short_side)), _even(short_side / ratio)
 
 
+def image_size(aspect_ratio: str, long_side: int) -> tuple[int, int]:
+    """(width, height) of a still with the given long side; images need not be even."""
+    ratio = parse_aspect_ratio(aspect_ratio)
+    if ratio >= 1:
+        return long_side, max(1, round(long_side / ratio))
+    return max(1, round(long_side * ratio)), long_side
+
+
 def frame_size(spec: VideoSpec) -> tuple[int, int]:
     if not spec.full_size:
         return size_for(spec.aspect_ratio, SMALL_SHORT_SIDE)
