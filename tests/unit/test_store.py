@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -294,3 +296,22 @@ def test_default_path_follows_the_environment(
     assert default_store_path() == str(tmp_path / "data" / "dreamnodes" / "runs.sqlite3")
     RunStore().close()  # created on first use, directories included
     assert (tmp_path / "data" / "dreamnodes" / "runs.sqlite3").exists()
+
+
+def test_processes_writing_one_file_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "runs.sqlite3")
+    script = (
+        "import sys\n"
+        "from dreamnodes.store import RunStore\n"
+        "store = RunStore(sys.argv[1])\n"
+        "for i in range(30):\n"
+        "    run = store.start(node=sys.argv[2], provider='luma', params={'i': i},"
+        " context=None, options={})\n"
+        "    store.set_generation(run, f'{sys.argv[2]}-{i}')\n"
+        "    store.finish(run, output={})\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, path, f"p{n}"]) for n in range(3)]
+    assert [p.wait(timeout=30) for p in procs] == [0, 0, 0]
+    store = RunStore(path)
+    assert len(store.list(limit=500, status="succeeded")) == 90
+    assert {len(store.list(limit=500, node=f"p{n}")) for n in range(3)} == {30}
