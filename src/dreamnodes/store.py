@@ -192,12 +192,12 @@ class RunStore:
         )
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._db = self._connect()
             self._migrate()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise DreamError(
                 "invalid_input", f"cannot open the run store {self.path}: {exc}", field="store"
             ) from exc
