@@ -1,0 +1,10 @@
+"""A local stand-in for the Luma Dream Machine API and the Pixazo gateway (`dreamnodes[sandbox]`).
+
+with Sandbox(SandboxConfig(time_scale=10)) as sb:
+    client = LumaAI(auth_token="any", base_url=sb.luma_url)
+"""
+
+from dreamnodes.sandbox.app import Sandbox
+from dreamnodes.sandbox.config import SandboxConfig
+
+__all__ = ["Sandbox", "SandboxConfig"]
