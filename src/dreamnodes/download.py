@@ -356,7 +356,7 @@ async def _download(
 
     try:
         async with _open_stream(http, target_url) as response:
-            if response.status_code >= 400:
+            if not 200 <= response.status_code < 300:
                 raise _http_error(response.status_code, url)
             content_type = response.headers.get("content-type")
             length = response.headers.get("content-length")

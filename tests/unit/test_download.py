@@ -267,6 +267,7 @@ def test_only_http_urls_are_fetched(tmp_path: Path, url: str) -> None:
         (403, "auth_failed", False),
         (500, "provider_error", True),
         (400, "provider_error", False),
+        (304, "provider_error", False),
     ],
 )
 def test_http_errors_map_to_codes(tmp_path: Path, status: int, code: str, retryable: bool) -> None:
