@@ -18,7 +18,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -103,7 +103,7 @@ async def run_each(
     stop_on_error: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     lookahead: int | None = None,
-) -> AsyncIterator[ItemResult]:
+) -> AsyncGenerator[ItemResult, None]:
     """Run `run_item(index, item)` for every item; yield the results in input order.
 
     A failing item (a DreamError, or any other exception, which becomes a DreamError

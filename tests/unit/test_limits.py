@@ -80,7 +80,7 @@ def test_released_ticket_lets_the_next_waiter_go_at_once() -> None:
 
     released_at, granted_at, waiting = asyncio.run(main())
     assert waiting["running"] == 1 and waiting["waiting"] == 1
-    assert granted_at - released_at < 0.01
+    assert granted_at - released_at < 0.02
 
 
 def test_a_full_window_waits_exactly_until_the_oldest_create_leaves() -> None:
@@ -97,7 +97,7 @@ def test_a_full_window_waits_exactly_until_the_oldest_create_leaves() -> None:
 
     times = asyncio.run(main())
     assert times[1] - times[0] < 0.01
-    assert WINDOW <= times[2] - times[0] < WINDOW + 0.02
+    assert WINDOW <= times[2] - times[0] < WINDOW + 0.05
 
 
 def test_waiters_are_served_first_come_first_served() -> None:
