@@ -157,6 +157,7 @@ def test_5xx_then_success() -> None:
     assert send(client, PING).status == 200
     assert delays == [1.0, 2.0, 4.0]
     assert [a.status for a in client.attempts] == [500, 502, 504, 200]
+    assert len(seen) == 4
 
 
 @pytest.mark.parametrize(
@@ -216,14 +217,26 @@ def test_jittered_delays_stay_between_half_and_all_of_each_step() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "code", "words"),
     [
-        (400, {"detail": "400: concepts are not supported for this model"}, "invalid_input",
-         "concepts are not supported"),
-        (422, {"detail": "Prompt is too short, minimum length is 3 characters"}, "invalid_input",
-         "Prompt is too short"),
+        (
+            400,
+            {"detail": "400: concepts are not supported for this model"},
+            "invalid_input",
+            "concepts are not supported",
+        ),
+        (
+            422,
+            {"detail": "Prompt is too short, minimum length is 3 characters"},
+            "invalid_input",
+            "Prompt is too short",
+        ),
         (401, {"detail": "Invalid API key is provided"}, "auth_failed", "Invalid API key"),
         (403, {"detail": "Forbidden"}, "auth_failed", "Forbidden"),
-        (402, {"error": "Insufficient Balance", "message": "Top up"}, "insufficient_credits",
-         "Insufficient Balance: Top up"),
+        (
+            402,
+            {"error": "Insufficient Balance", "message": "Top up"},
+            "insufficient_credits",
+            "Insufficient Balance: Top up",
+        ),
         (404, {"detail": "Generation not found"}, "not_found", "Generation not found"),
         (409, {"detail": "Conflict"}, "provider_error", "Conflict"),
     ],
@@ -495,8 +508,12 @@ def test_find_created_matches_echo_with_extra_defaults_and_nested_keyframes() ->
     now = datetime.now(UTC)
     frame = {"type": "image", "url": f"https://img.test/{uuid.uuid4()}.jpg"}
     sent = {"model": "ray-2", "prompt": "p", "keyframes": {"frame0": frame}, "callback_url": None}
-    echo = {**DEFAULT_ECHO, "model": "ray-2", "prompt": "p",
-            "keyframes": {"frame0": frame, "frame1": None}}
+    echo = {
+        **DEFAULT_ECHO,
+        "model": "ray-2",
+        "prompt": "p",
+        "keyframes": {"frame0": frame, "frame1": None},
+    }
     other = {**echo, "prompt": "q"}
     old = generation(echo, 400, now)
     newest = generation(echo, 1, now)
@@ -546,8 +563,13 @@ LEAK_CASES: list[tuple[str, Handler, ApiRequest, FindCreated | None]] = [
     *[(f"http-{s}", echoing_key(s), PING, None) for s in (400, 401, 402, 403, 404, 422, 429, 500)],
     *[
         (f"transport-{e.__name__}", raising_with_key(e), PING, None)
-        for e in (httpx.ConnectError, httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError,
-                  httpx.UnsupportedProtocol)
+        for e in (
+            httpx.ConnectError,
+            httpx.ReadError,
+            httpx.ReadTimeout,
+            httpx.RemoteProtocolError,
+            httpx.UnsupportedProtocol,
+        )
     ],
     ("lost-create-no-lookup", raising_with_key(httpx.ReadError), create(), None),
     ("lost-create-list-fails", FakeLuma(["lose"], list_status=401), create(), luma_find_created),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import backoff
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pydantic
 import pytest
 
@@ -51,7 +51,7 @@ def test_max_attempts_out_of_range_is_invalid_input_naming_the_field(bad: Any) -
 def test_policy_is_frozen() -> None:
     policy = RetryPolicy(max_attempts=2)
     with pytest.raises(pydantic.ValidationError):
-        policy.max_attempts = 5  # type: ignore[misc]
+        policy.max_attempts = 5
 
 
 CASES: list[dict[str, Any]] = [
