@@ -1,0 +1,5 @@
+import sys
+
+from dreamnodes.sandbox.cli import main
+
+sys.exit(main())
