@@ -61,3 +61,22 @@ def test_a_failed_render_is_not_cached() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         cache.get_or_render("k", broken)
     assert cache.get_or_render("k", lambda: b"ok") == b"ok"
+
+
+def test_paint_ahead_hands_over_frames_in_order_and_raises_painting_errors() -> None:
+    from collections.abc import Iterator
+
+    import numpy as np
+
+    from dreamnodes.sandbox.media.codec import RGBFrame
+    from dreamnodes.sandbox.media.render import _painted_ahead
+
+    frames = [np.full((2, 2, 3), n, dtype=np.uint8) for n in range(10)]
+    assert [int(f[0, 0, 0]) for f in _painted_ahead(iter(frames), depth=2)] == list(range(10))
+
+    def broken() -> Iterator[RGBFrame]:
+        yield frames[0]
+        raise ValueError("paint failed")
+
+    with pytest.raises(ValueError, match="paint failed"):
+        list(_painted_ahead(broken()))

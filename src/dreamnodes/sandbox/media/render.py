@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 from collections.abc import Iterator
+from queue import Full, Queue
+from typing import cast
 
 import numpy as np
 from PIL import Image
@@ -29,6 +32,10 @@ from .spec import VideoSpec, frame_count, frame_rate, frame_size, image_size
 IMAGE_LONG_SIDE = 512
 FULL_IMAGE_LONG_SIDE = 1024
 IMAGE_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG"}
+
+# Large frames are painted in a second thread while the encoder works; small ones are so
+# quick that a thread would only add overhead.
+PAINT_AHEAD_PIXELS = 640 * 360
 
 _cache = RenderCache()
 
@@ -84,11 +91,50 @@ def _frames(painter: ClipPainter, count: int) -> Iterator[RGBFrame]:
         yield painter.frame(index / (count - 1))
 
 
+def _painted_ahead(frames: Iterator[RGBFrame], depth: int = 4) -> Iterator[RGBFrame]:
+    """Paint in a second thread while the encoder works (both mostly release the GIL)."""
+    done = object()
+    queue: Queue[RGBFrame | BaseException | object] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def paint() -> None:
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        queue.put(frame, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            queue.put(exc)
+
+    painter = threading.Thread(target=paint, name="dreamnodes-paint", daemon=True)
+    painter.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield cast(RGBFrame, item)
+    finally:
+        stop.set()
+        painter.join()
+
+
 def _render_video(spec: VideoSpec) -> bytes:
     width, height = frame_size(spec)
     count = frame_count(spec)
     painter = _painter(spec, width, height)
-    return encode_mp4(_frames(painter, count), width, height, frame_rate(spec))
+    frames = _frames(painter, count)
+    if width * height >= PAINT_AHEAD_PIXELS:
+        frames = _painted_ahead(frames)
+    return encode_mp4(frames, width, height, frame_rate(spec))
 
 
 def render_video(spec: VideoSpec) -> bytes:

@@ -120,8 +120,8 @@ def draw_shapes(frame: RGBFrame, palette: Palette, turn: float) -> None:
 class Caption:
     """The prompt as a semi-transparent label: its colours, coverage and place on the frame."""
 
-    rgb: NDArray[np.float32]  # (h, w, 3)
-    alpha: NDArray[np.float32]  # (h, w, 1), 0..1
+    rgb: Image.Image  # "RGB"
+    alpha: Image.Image  # "L", the label's coverage
     x: int
     y: int
 
@@ -162,10 +162,9 @@ def make_caption(prompt: str, width: int, height: int) -> Caption | None:
     draw = ImageDraw.Draw(label)
     for number, line in enumerate(lines):
         draw.text((margin, margin // 2 + number * line_height), line, font=font, fill="white")
-    pixels = np.asarray(label, dtype=np.float32)
     return Caption(
-        rgb=pixels[..., :3],
-        alpha=pixels[..., 3:] / 255.0,
+        rgb=label.convert("RGB"),
+        alpha=label.getchannel("A"),
         x=(width - box_w) // 2,
         y=height - box_h - margin,
     )
@@ -174,11 +173,15 @@ def make_caption(prompt: str, width: int, height: int) -> Caption | None:
 def apply_caption(frame: RGBFrame, caption: Caption | None, strength: float = 1.0) -> None:
     if caption is None or strength <= 0.0:
         return
-    h, w = caption.alpha.shape[:2]
+    w, h = caption.alpha.size
     region = frame[caption.y : caption.y + h, caption.x : caption.x + w]
-    patch = region.astype(np.float32)
-    patch += (caption.rgb - patch) * (caption.alpha * strength)
-    region[...] = patch.astype(np.uint8)
+    # Pillow's masked paste: several times faster than float blending at 1080p.
+    patch = Image.fromarray(region)
+    mask = caption.alpha
+    if strength < 1.0:
+        mask = mask.point(lambda value: round(value * strength))
+    patch.paste(caption.rgb, (0, 0), mask)
+    region[...] = np.asarray(patch)
 
 
 def load_image(data: bytes, what: str) -> Image.Image:
