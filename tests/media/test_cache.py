@@ -80,3 +80,15 @@ def test_paint_ahead_hands_over_frames_in_order_and_raises_painting_errors() -> 
 
     with pytest.raises(ValueError, match="paint failed"):
         list(_painted_ahead(broken()))
+
+
+def test_paint_ahead_stops_its_thread_when_the_encoder_gives_up() -> None:
+    import numpy as np
+
+    from dreamnodes.sandbox.media.render import _painted_ahead
+
+    frames = (np.zeros((2, 2, 3), dtype=np.uint8) for _ in range(1000))
+    ahead = _painted_ahead(frames, depth=1)
+    next(ahead)
+    ahead.close()  # what happens when encoding fails half-way
+    assert not any(t.name == "dreamnodes-paint" for t in threading.enumerate())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from queue import Full, Queue
 from typing import cast
 
@@ -91,26 +91,30 @@ def _frames(painter: ClipPainter, count: int) -> Iterator[RGBFrame]:
         yield painter.frame(index / (count - 1))
 
 
-def _painted_ahead(frames: Iterator[RGBFrame], depth: int = 4) -> Iterator[RGBFrame]:
+def _painted_ahead(frames: Iterator[RGBFrame], depth: int = 4) -> Generator[RGBFrame, None, None]:
     """Paint in a second thread while the encoder works (both mostly release the GIL)."""
     done = object()
     queue: Queue[RGBFrame | BaseException | object] = Queue(maxsize=depth)
     stop = threading.Event()
 
+    def offer(item: RGBFrame | BaseException | object) -> bool:
+        """Queue the item unless the consumer has gone; never block forever."""
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
     def paint() -> None:
         try:
             for frame in frames:
-                while not stop.is_set():
-                    try:
-                        queue.put(frame, timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
+                if not offer(frame):
                     return
-            queue.put(done)
+            offer(done)
         except BaseException as exc:  # handed to the consumer, which raises it
-            queue.put(exc)
+            offer(exc)
 
     painter = threading.Thread(target=paint, name="dreamnodes-paint", daemon=True)
     painter.start()

@@ -20,7 +20,14 @@ MAX_DURATION_S = 60.0
 
 @dataclass(frozen=True)
 class VideoSpec:
-    """One clip to render: the request's prompt, shape and keyframes."""
+    """One clip to render: the request's prompt, shape and keyframes.
+
+    start_image: the first frame is that image (cover-cropped), then the camera zooms over it.
+    end_image: the picture blends into it over the second half; the last frame is the image.
+    source_video: an extension; the first frame is the source's last frame, or with reverse
+    the last frame is the source's first (an explicit start/end image takes precedence).
+    loop: every motion is periodic so the last frame is the first (an end frame wins over it).
+    """
 
     prompt: str
     duration_s: float
