@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from fractions import Fraction
 
 import av
@@ -45,8 +46,11 @@ def test_clip_is_h264_yuv420p_with_moov_before_mdat() -> None:
     boxes = top_level_boxes(mp4)
     assert boxes[0] == "ftyp"
     assert boxes.index("moov") < boxes.index("mdat")
-    with av.open(__import__("io").BytesIO(mp4)) as container:
+    with av.open(io.BytesIO(mp4)) as container:
         assert "mp4" in container.format.name
+        # Browsers decode these profiles; RGB input must not have slipped into High 4:4:4.
+        profile = container.streams.video[0].codec_context.profile
+        assert profile in {"Constrained Baseline", "Baseline", "Main", "High"}
 
 
 def test_full_size_uses_the_resolutions_height_at_24_fps() -> None:
