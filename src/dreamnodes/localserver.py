@@ -134,7 +134,8 @@ class LocalServer:
         finally:
             self._connections.discard(task)
             writer.close()
-            with contextlib.suppress(Exception):
+            # A cancel during shutdown must not escape: asyncio would log it as an error.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await writer.wait_closed()
 
     async def _next_event(

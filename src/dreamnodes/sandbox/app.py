@@ -149,9 +149,7 @@ class Sandbox:
         if self._server is not None:
             return self
         app = SandboxApp(self.config)
-        server = ThreadedServer(
-            app.handle, self.config.host, self.config.port, on_stop=app.stopped
-        )
+        server = ThreadedServer(app.handle, self.config.host, self.config.port, on_stop=app.stopped)
         server.start()
         self.base_url = server.base_url
         server.call(app.started(self.base_url))

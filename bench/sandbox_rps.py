@@ -1,0 +1,75 @@
+"""Requests per second for GET /generations/{id} on the sandbox.
+
+Runs the sandbox in-process (its own thread and event loop) and a separate client process
+holding several keep-alive connections for about 5 s. Usage:
+    python bench/sandbox_rps.py [--connections 8] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import time
+
+import httpx
+
+from dreamnodes.sandbox import Sandbox, SandboxConfig
+
+
+async def _hammer(url: str, connections: int, seconds: float) -> int:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    headers = {"Authorization": "Bearer bench"}
+    done = 0
+    async with httpx.AsyncClient(limits=limits, headers=headers) as client:
+        deadline = time.monotonic() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.monotonic() < deadline:
+                response = await client.get(url)
+                assert response.status_code == 200
+                done += 1
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+    return done
+
+
+def _client(url: str, connections: int, seconds: float, out: multiprocessing.Queue[int]) -> None:
+    out.put(asyncio.run(_hammer(url, connections, seconds)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--processes", type=int, default=1, help="client processes")
+    args = parser.parse_args()
+    with Sandbox(SandboxConfig(render=False, limits=False)) as sandbox:
+        created = httpx.post(
+            sandbox.luma_url + "/generations",
+            json={"model": "ray-2", "prompt": "benchmark clip"},
+            headers={"Authorization": "Bearer bench"},
+        ).json()
+        url = f"{sandbox.luma_url}/generations/{created['id']}"
+        queue: multiprocessing.Queue[int] = multiprocessing.Queue()
+        procs = [
+            multiprocessing.Process(
+                target=_client, args=(url, args.connections, args.seconds, queue)
+            )
+            for _ in range(args.processes)
+        ]
+        for proc in procs:
+            proc.start()
+        total = sum(queue.get() for _ in procs)
+        for proc in procs:
+            proc.join()
+    rps = total / args.seconds
+    print(
+        f"GET /generations/{{id}}: {rps:.0f} requests/s "
+        f"({total} in {args.seconds:.0f} s, {args.processes}x{args.connections} connections)"
+    )
+
+
+if __name__ == "__main__":
+    main()
