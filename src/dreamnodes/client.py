@@ -7,7 +7,7 @@ import dataclasses
 import json as jsonlib
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, cast
 
@@ -52,6 +52,7 @@ class ApiResponse:
     status: int
     json: Any
     headers: Mapping[str, str]
+    attempts: tuple[Attempt, ...] = ()  # what it took to get this answer (for the run log)
 
 
 FindCreated = Callable[["ApiClient", ApiRequest, float], Awaitable[Mapping[str, Any] | None]]
@@ -164,7 +165,7 @@ class ApiClient:
             except DreamError as error:
                 raise self._final(error, state.attempts) from None
             if found is not None:
-                return found
+                return replace(found, attempts=tuple(state.attempts))
             raise self._final(failure.error, state.attempts) from None
         except DreamError as error:
             raise self._final(error, state.attempts) from None
@@ -173,7 +174,7 @@ class ApiClient:
             created_id = response.json.get("id") or response.json.get("request_id")
             if isinstance(created_id, str):
                 claim(created_id)
-        return response
+        return replace(response, attempts=tuple(state.attempts))
 
     async def send_once(self, request: ApiRequest) -> ApiResponse:
         """One attempt, no retries and no lookups (for lookups themselves)."""

@@ -2,7 +2,7 @@
 
 `normalise` turns option labels, "Yes"/"No" and numeric strings into values and drops
 "not set" optional fields; `validate` checks JSON Schema (draft 2020-12) and explains the first
-problem in the user's words; `check_rules` applies the node's cross-field rules (json-e).
+problem in the user's words; `check_rules` applies the node's cross-field rules (conditions).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import jsone
 from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
 from jsonschema.exceptions import ValidationError, best_match  # type: ignore[import-untyped]
 from referencing import Registry
 from referencing._core import Resolver
 from referencing.jsonschema import DRAFT202012
 
+from dreamnodes.conditions import compile_when
 from dreamnodes.errors import DreamError
 
 __all__ = ["check_rules", "normalise", "option_labels", "validate", "with_defaults"]
@@ -443,50 +443,17 @@ def _dotted(path: Sequence[str | int]) -> str:
 
 # ---------------------------------------------------------------- cross-field rules
 
-try:  # json-e's parser and interpreter, to parse each rule once (jsone.render parses every time)
-    from jsone.interpreter import Interpreter
-    from jsone.parser import Parser
-    from jsone.render import tokenizer as _tokenizer
+def check_rules(params: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) -> None:
+    """Raise DreamError("invalid_input") for the first rule whose `when` holds for params.
 
-    _BUILTINS: dict[str, Any] = jsone.builtins.build()
-except (ImportError, AttributeError):  # pragma: no cover - other json-e versions
-    Parser = None
+    Rules are data (see `dreamnodes.conditions`); each is compiled once and cached.
+    """
+    for rule in rules:
+        if _condition(json.dumps(rule["when"], sort_keys=True))(params):
+            name = str(rule["field"])
+            raise DreamError("invalid_input", f"{name}: {rule['message']}", field=name)
 
 
 @functools.lru_cache(maxsize=1024)
-def _rule(expression: str) -> Callable[[Mapping[str, Any]], Any]:
-    if Parser is None:  # pragma: no cover
-        return lambda params: jsone.render({"$eval": expression}, dict(params))
-    parser = Parser(expression, _tokenizer)
-    tree = parser.parse()
-    if parser.current_token is not None:
-        raise jsone.JSONTemplateError(
-            f"unexpected {parser.current_token.value!r} in {expression!r}"
-        )
-
-    def evaluate(params: Mapping[str, Any]) -> Any:
-        return Interpreter({**_BUILTINS, **params}).interpret(tree)
-
-    return evaluate
-
-
-def check_rules(params: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) -> None:
-    """Raise DreamError("invalid_input") for the first rule whose `when` holds for params."""
-    for rule in rules:
-        name = str(rule["field"])
-        try:
-            result = _rule(str(rule["when"]))(params)
-        except jsone.JSONTemplateError as problem:
-            raise DreamError(
-                "invalid_input",
-                f"{name}: this node's rule {rule['when']!r} could not be checked: {problem}",
-                field=name,
-            ) from None
-        if callable(result):
-            raise DreamError(
-                "invalid_input",
-                f"{name}: this node's rule {rule['when']!r} names a function without calling it",
-                field=name,
-            )
-        if result:
-            raise DreamError("invalid_input", f"{name}: {rule['message']}", field=name)
+def _condition(when: str) -> Callable[[Mapping[str, Any]], bool]:
+    return compile_when(json.loads(when))
