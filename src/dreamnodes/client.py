@@ -56,6 +56,8 @@ class ApiResponse:
 
 
 FindCreated = Callable[["ApiClient", ApiRequest, float], Awaitable[Mapping[str, Any] | None]]
+# Told of every 429 answer: the request and the seconds its Retry-After asked for (or None).
+OnRateLimited = Callable[[ApiRequest, float | None], None]
 
 
 class _Retryable(Exception):
@@ -104,14 +106,17 @@ class ApiClient:
         find_created: FindCreated | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         http: httpx.AsyncClient | None = None,
+        on_rate_limited: OnRateLimited | None = None,
     ) -> None:
         self.base_url = base_url
+        self.on_rate_limited = on_rate_limited
         self.policy = policy
         self.sleep = sleep
         self.attempts: list[Attempt] = []  # every attempt of the last send()
         self._find_created = find_created
         self._secrets = _secrets_of(auth_headers)
         self._owns_http = http is None
+        self._urls: dict[str, httpx.URL] = {}  # path -> full URL (paths repeat: parse once)
         if http is None:
             self._http = httpx.AsyncClient(
                 base_url=base_url,
@@ -120,6 +125,7 @@ class ApiClient:
                 transport=transport,
             )
             self._auth: dict[str, str] | None = None
+            self._timeout = self._http.timeout.as_dict()
         else:
             self._http = http
             self._auth = dict(auth_headers)
@@ -224,13 +230,16 @@ class ApiClient:
             headers = {**self._auth, **(headers or {})}
         began = time.perf_counter()
         try:
-            answer = await self._http.request(
-                request.method,
-                request.path,
-                params=request.query,
-                json=request.json,
-                headers=headers,
-            )
+            if self._owns_http:
+                answer = await self._direct(request)
+            else:
+                answer = await self._http.request(
+                    request.method,
+                    request.path,
+                    params=request.query,
+                    json=request.json,
+                    headers=headers,
+                )
         except httpx.TransportError as exc:
             seconds = time.perf_counter() - began
             what = self._scrub(f"{type(exc).__name__}: {exc}".rstrip(": "))
@@ -267,8 +276,43 @@ class ApiClient:
         error = DreamError(code, f"{label} ({status}): {detail}", field=field, status=status)
         if status in RETRIED_STATUSES:
             error.retryable = True
-            raise _Retryable(error, retry_after_seconds(answer.headers), False)
+            retry_after = retry_after_seconds(answer.headers)
+            if status == 429 and self.on_rate_limited is not None:
+                self.on_rate_limited(request, retry_after)
+            raise _Retryable(error, retry_after, False)
         raise error
+
+    async def _direct(self, request: ApiRequest) -> httpx.Response:
+        """The request straight to our own client's transport, read in full.
+
+        What `AsyncClient.request` would send (the client's headers, timeout, base URL), without
+        its per-call auth, redirect and cookie machinery, which API calls never use: ~50 µs less.
+        """
+        http = self._http
+        url = self._urls.get(request.path)
+        if url is None:
+            url = http._merge_url(request.path)
+            if len(self._urls) < 256:
+                self._urls[request.path] = url
+        headers: Any = http.headers
+        if request.headers:
+            headers = httpx.Headers(headers)
+            headers.update(request.headers)
+        outgoing = httpx.Request(
+            request.method,
+            url,
+            params=request.query,
+            json=request.json,
+            headers=headers,
+            extensions={"timeout": self._timeout},
+        )
+        answer = await http._transport_for_url(url).handle_async_request(outgoing)
+        answer.request = outgoing
+        try:
+            await answer.aread()
+        finally:
+            await answer.aclose()
+        return answer
 
     def _final(self, error: DreamError, attempts: list[Attempt]) -> DreamError:
         count = len(attempts)

@@ -20,7 +20,7 @@ from dreamnodes.client import ApiClient, ApiRequest, ApiResponse
 from dreamnodes.conditions import compile_when
 from dreamnodes.created import luma_find_created
 from dreamnodes.errors import Attempt, DreamError
-from dreamnodes.limits import Limits, Scheduler, Ticket
+from dreamnodes.limits import Limits, Scheduler, Ticket, family_of
 from dreamnodes.package import Node, Package, Provider, load_package
 from dreamnodes.pricing import estimate_usd
 from dreamnodes.retry import RetryPolicy
@@ -199,8 +199,21 @@ class Runner:
                 transport=self._transport,
                 find_created=luma_find_created if self.provider == "luma" else None,
                 sleep=self.sleep,
+                on_rate_limited=self._rate_limited,
             )
         return self._client
+
+    def _rate_limited(self, request: ApiRequest, retry_after: float | None) -> None:
+        """A create got a 429: the key's scheduler holds that family's next creates."""
+        scheduler = self.scheduler
+        if scheduler is None or not request.billable:
+            return
+        body = request.json if isinstance(request.json, Mapping) else {}
+        model, kind = body.get("model"), body.get("generation_type")
+        family = family_of(
+            model if isinstance(model, str) else None, kind if isinstance(kind, str) else None
+        )
+        scheduler.rate_limited(family, retry_after)
 
     @property
     def http(self) -> httpx.AsyncClient:
