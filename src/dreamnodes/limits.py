@@ -14,6 +14,7 @@ other only through the 429s the service answers, see `Scheduler.rate_limited`).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import hashlib
 import math
@@ -138,6 +139,16 @@ class Ticket:
         self._refused = True
         self._scheduler._finish(self, refused=True)
 
+    def answered(self) -> None:
+        """The create was answered: its window entry counts from now, not from the acquire.
+
+        The service counts a create when it receives it, somewhere between our send and its
+        answer (later still after retries), so counting from the answer never ends the entry
+        before the service's own does.
+        """
+        if not self._done:
+            self.sent_at = self._scheduler._restamp(self.family, self.sent_at)
+
     def release(self) -> None:
         """The generation ended or the create finally failed: free the slot. Idempotent."""
         if self._done:
@@ -256,6 +267,14 @@ class Scheduler:
         window = self.limits.window_seconds
         while state.sent and state.sent[0] + window <= now:
             state.sent.popleft()
+
+    def _restamp(self, family: str, sent_at: float) -> float:
+        state = self._families[family]
+        now = self._now()
+        with contextlib.suppress(ValueError):  # already out of the window: count it again
+            state.sent.remove(sent_at)
+        bisect.insort(state.sent, now)
+        return now
 
     def _finish(self, ticket: Ticket, *, refused: bool) -> None:
         state = self._families[ticket.family]

@@ -325,6 +325,8 @@ class Runner:
                 output = await self.get(existing_id)
             else:
                 output = await self._send(prepared, attempts)
+                if ticket is not None:
+                    ticket.answered()
                 if node.kind == "create" and on_created is not None:
                     on_created(output["id"])
             if node.kind == "create" and wait != "none":
