@@ -156,7 +156,16 @@ async def run(args: argparse.Namespace) -> int:
     context = read_json_arg(args.context, "context") or {}
     if not isinstance(context, dict):
         raise DreamError("invalid_input", "context: expected a JSON object", field="context")
-    policy = RetryPolicy(max_attempts=args.max_attempts)
+    if not args.time_scale > 0:
+        raise DreamError(
+            "invalid_input", f"time-scale: must be > 0, got {args.time_scale:g}", field="time_scale"
+        )
+    # A rehearsal's clock runs --time-scale times faster: so do the waits between retries.
+    policy = RetryPolicy(
+        max_attempts=args.max_attempts,
+        first_delay=1.0 / args.time_scale,
+        max_delay=30.0 / args.time_scale,
+    )
     if args.dry_run:
         if args.each:
             from dreamnodes.batch import read_items
