@@ -1,0 +1,320 @@
+"""The cassette scenarios of every node: data only, recorded against the sandbox.
+
+Adding a node's scenarios
+-------------------------
+1. Add an entry to ``SCENARIOS`` below: ``{node_id: {scenario_name: {"steps": [step, ...]}}}``.
+2. Record: ``.venv/bin/python tests/record_cassettes.py <node_id>`` (starts the sandbox in-process
+   on 127.0.0.1:8787, plays every scenario of that node and writes
+   ``cassettes/<node_id>/<scenario_name>.yaml``, overwriting; no key or network needed).
+3. Run ``.venv/bin/pytest tests/test_nodes.py``: every node in manifest.json is picked up, and a
+   node with no cassette (other than a local/trigger node) fails ``test_cassette_exists``.
+4. Commit the scenario and its cassettes together.
+
+A step is a node call, played through ``dreamnodes.run.Runner`` in order:
+
+    {"node": "dream_machine",          # any node id (setup steps may be other nodes)
+     "params": {...},                  # the node's params; templates allowed
+     "context": {...},                 # optional; `steps` is added (see below)
+     "wait": "poll" | "none",          # optional, default "none"
+     "provider": "luma" | "pixazo",    # optional, default "luma"
+     "download": true,                 # optional: download the assets (the body goes in the
+                                       #   cassette: keep it to one small video)
+     "expect": {...},                  # optional: values the output must contain (a subset,
+                                       #   templates allowed, lists compared whole)
+     "error": "not_found"}             # optional: the step must fail with this DreamError code
+
+Each step's context is its own ``context`` plus ``steps``: the outputs of the earlier steps, so
+``"generation_id": "{{steps[0].id}}"`` refers to what step 0 made. Ids, dates and asset URLs in
+the cassettes are whatever the sandbox gave when recording; a replay gets the same answers, so
+later steps template the same values. ``test_nodes.py`` also checks, for every step, that the
+request the node maps (``dreamnodes.run.prepare(...).request``) equals the recorded one, and
+for waited creates that the output is completed with an asset URL.
+
+A scenario whose steps use a node that is not in manifest.json yet is skipped by the recorder
+and by the tests (it is recorded once that node exists).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROMPT = "A tiger walking in snow"
+
+# A still image made by the sandbox (the sandbox only fetches its own assets: no internet).
+_IMAGE: dict[str, Any] = {
+    "node": "generate_image",
+    "params": {
+        "model": "photon-flash-1",
+        "prompt": "A snowy forest at dawn",
+        "aspect_ratio": "16:9",
+    },
+    "wait": "poll",
+}
+
+
+def _video(prompt: str, wait: str = "poll") -> dict[str, Any]:
+    return {
+        "node": "dream_machine",
+        "params": {"model": "ray-flash-2", "prompt": prompt, "resolution": "540p"},
+        "wait": wait,
+    }
+
+
+SCENARIOS: dict[str, dict[str, dict[str, Any]]] = {
+    "dream_machine": {
+        # The mission's own command: labels, a template, "No", waited, downloaded (the one MP4).
+        "text_to_video": {
+            "steps": [
+                {
+                    "node": "dream_machine",
+                    "params": {
+                        "model": "Ray 2 (best)",
+                        "prompt": "{{trigger.prompt}}",
+                        "loop": "No",
+                    },
+                    "context": {"trigger": {"prompt": PROMPT}},
+                    "wait": "poll",
+                    "download": True,
+                    "expect": {"state": "completed", "generation_type": "video", "model": "ray-2"},
+                }
+            ]
+        },
+        "queued_without_wait": {
+            "steps": [
+                {
+                    "node": "dream_machine",
+                    "params": {"model": "ray-flash-2", "prompt": PROMPT, "aspect_ratio": "9:16"},
+                    "expect": {"state": "queued", "model": "ray-flash-2"},
+                }
+            ]
+        },
+        "loop": {
+            "steps": [
+                {
+                    "node": "dream_machine",
+                    "params": {
+                        "model": "Ray 2 Flash",
+                        "prompt": "Waves rolling in",
+                        "loop": "Yes",
+                        "resolution": "540p",
+                    },
+                    "wait": "poll",
+                    "expect": {"state": "completed", "request": {"loop": True}},
+                }
+            ]
+        },
+        "concepts": {
+            "steps": [
+                {
+                    "node": "dream_machine",
+                    "params": {
+                        "model": "ray-2",
+                        "prompt": "A lighthouse on a cliff",
+                        "concepts": ["dolly_zoom"],
+                        "duration": "5s",
+                        "resolution": "540p",
+                    },
+                    "wait": "poll",
+                    "expect": {
+                        "state": "completed",
+                        "request": {"concepts": [{"key": "dolly_zoom"}]},
+                    },
+                }
+            ]
+        },
+        "image_to_video": {
+            "steps": [
+                _IMAGE,
+                {
+                    "node": "dream_machine",
+                    "params": {
+                        "model": "ray-flash-2",
+                        "prompt": "The forest slowly comes alive",
+                        "start_image_url": "{{steps[0].assets.image}}",
+                        "resolution": "540p",
+                    },
+                    "wait": "poll",
+                    "expect": {"state": "completed"},
+                },
+            ]
+        },
+        "pixazo_image_to_video": {
+            "steps": [
+                _IMAGE,
+                {
+                    "node": "dream_machine",
+                    "provider": "pixazo",
+                    "params": {
+                        "model": "Ray 2 Flash",
+                        "prompt": "The forest slowly comes alive",
+                        "start_image_url": "{{steps[0].assets.image}}",
+                        "resolution": "540p",
+                        "duration": "5s",
+                    },
+                    "wait": "poll",
+                    "expect": {"state": "completed", "provider": "pixazo"},
+                },
+            ]
+        },
+    },
+    "get_generation": {
+        "completed_video": {
+            "steps": [
+                _video(PROMPT),
+                {
+                    "node": "get_generation",
+                    "params": {"generation_id": "{{steps[0].id}}"},
+                    "expect": {
+                        "id": "{{steps[0].id}}",
+                        "state": "completed",
+                        "assets": {"video": "{{steps[0].assets.video}}"},
+                    },
+                },
+            ]
+        },
+        "missing_generation": {
+            "steps": [
+                {
+                    "node": "get_generation",
+                    "params": {"generation_id": "00000000-0000-4000-8000-000000000000"},
+                    "error": "not_found",
+                }
+            ]
+        },
+        "pixazo_request": {
+            "steps": [
+                _IMAGE,
+                {
+                    "node": "dream_machine",
+                    "provider": "pixazo",
+                    "params": {
+                        "model": "ray-flash-2",
+                        "prompt": "Snow starts to fall",
+                        "start_image_url": "{{steps[0].assets.image}}",
+                    },
+                    "wait": "poll",
+                },
+                {
+                    "node": "get_generation",
+                    "provider": "pixazo",
+                    "params": {"generation_id": "{{steps[1].id}}"},
+                    "expect": {"id": "{{steps[1].id}}", "state": "completed", "provider": "pixazo"},
+                },
+            ]
+        },
+    },
+    "list_generations": {
+        "page": {
+            "steps": [
+                _video("First", wait="none"),
+                _video("Second", wait="none"),
+                {
+                    "node": "list_generations",
+                    "params": {"limit": 1, "offset": 0},
+                    "expect": {"has_more": True, "limit": 1, "offset": 0},
+                },
+            ]
+        },
+        "return_all": {
+            "steps": [
+                _video("First", wait="none"),
+                _video("Second", wait="none"),
+                _video("Third", wait="none"),
+                {
+                    "node": "list_generations",
+                    "params": {"limit": 2, "return_all": "Yes"},
+                    "expect": {"count": 3, "has_more": False},
+                },
+            ]
+        },
+    },
+    "delete_generation": {
+        "delete_then_get": {
+            "steps": [
+                _video(PROMPT),
+                {
+                    "node": "delete_generation",
+                    "params": {"generation_id": "{{steps[0].id}}"},
+                    "expect": {"id": "{{steps[0].id}}", "deleted": True},
+                },
+                {
+                    "node": "get_generation",
+                    "params": {"generation_id": "{{steps[0].id}}"},
+                    "error": "not_found",
+                },
+            ]
+        },
+    },
+    "extend_video": {
+        "forward": {
+            "steps": [
+                _video(PROMPT),
+                {
+                    "node": "extend_video",
+                    "params": {
+                        "generation_id": "{{steps[0].id}}",
+                        "model": "ray-flash-2",
+                        "prompt": "The tiger rolls in the snow",
+                        "resolution": "540p",
+                    },
+                    "wait": "poll",
+                    "expect": {"state": "completed"},
+                },
+            ]
+        },
+        "backward": {
+            "steps": [
+                _video(PROMPT),
+                {
+                    "node": "extend_video",
+                    "params": {
+                        "generation_id": "{{steps[0].id}}",
+                        "direction": "Backward (lead up to it)",
+                        "model": "ray-flash-2",
+                        "prompt": "The tiger wakes up",
+                        "resolution": "540p",
+                    },
+                    "wait": "poll",
+                    "expect": {"state": "completed"},
+                },
+            ]
+        },
+        "backward_with_image": {
+            "steps": [
+                _IMAGE,
+                _video(PROMPT),
+                {
+                    "node": "extend_video",
+                    "params": {
+                        "generation_id": "{{steps[1].id}}",
+                        "direction": "backward",
+                        "model": "ray-flash-2",
+                        "prompt": "Out of the forest comes a tiger",
+                        "image_url": "{{steps[0].assets.image}}",
+                        "resolution": "540p",
+                    },
+                    "wait": "poll",
+                    "expect": {"state": "completed"},
+                },
+            ]
+        },
+        "interpolate": {
+            "steps": [
+                _video(PROMPT),
+                _video("A tiger sleeping in snow"),
+                {
+                    "node": "extend_video",
+                    "params": {
+                        "generation_id": "{{steps[0].id}}",
+                        "to_generation_id": "{{steps[1].id}}",
+                        "model": "ray-flash-2",
+                        "prompt": "The tiger lies down",
+                        "resolution": "540p",
+                    },
+                    "wait": "poll",
+                    "expect": {"state": "completed"},
+                },
+            ]
+        },
+    },
+}
