@@ -41,7 +41,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_run_arguments(run)
 
     sandbox = commands.add_parser("sandbox", help="the local Luma API sandbox")
-    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True, parser_class=_Parser)
+    sandbox_commands = sandbox.add_subparsers(
+        dest="sandbox_command", required=True, parser_class=_Parser
+    )
     serve = sandbox_commands.add_parser("serve", help="serve the sandbox until interrupted")
     if command == "sandbox":
         try:
@@ -53,10 +55,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     from dreamnodes.runs_cli import add_runs_parser
 
-    add_runs_parser(commands)
+    add_runs_parser(commands)  # type: ignore[arg-type]  # a subclass of ArgumentParser
 
     webhook = commands.add_parser("webhook", help="the callback receiver")
-    webhook_commands = webhook.add_subparsers(dest="webhook_command", required=True, parser_class=_Parser)
+    webhook_commands = webhook.add_subparsers(
+        dest="webhook_command", required=True, parser_class=_Parser
+    )
     receive = webhook_commands.add_parser("serve", help="receive Luma and Pixazo callbacks")
     if command == "webhook":
         from dreamnodes.webhook_cli import add_webhook_arguments

@@ -21,24 +21,48 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     add("node", help="the node id (see `dreamnodes nodes`)")
     add("--params", default="{}", metavar="JSON|@FILE", help="the node's inputs")
     add("--context", default=None, metavar="JSON|@FILE", help="values for {{ }} templates")
-    add("--set", action="append", default=[], metavar="KEY=VALUE", help="set one input (repeatable)")
-    add("--wait", nargs="?", const="poll", default="none", choices=("none", "poll", "callback"),
-        help="wait until a created generation ends: poll (the default for --wait) or callback")
+    add(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="set one input (repeatable)"
+    )
+    add(
+        "--wait",
+        nargs="?",
+        const="poll",
+        default="none",
+        choices=("none", "poll", "callback"),
+        help="wait until a created generation ends: poll (the default for --wait) or callback",
+    )
     add("--timeout", type=float, default=900.0, metavar="S", help="how long to wait (default 900)")
     add("--download", default=None, metavar="DIR", help="save the assets to DIR/<id>.mp4|.jpg|.png")
     add("--max-attempts", type=int, default=5, metavar="N", help="attempts per request, 1 to 5")
     add("--provider", default="luma", choices=("luma", "pixazo"))
     where = run.add_mutually_exclusive_group()
-    where.add_argument("--base-url", default=None, metavar="URL", help="the provider's API base URL")
+    where.add_argument(
+        "--base-url", default=None, metavar="URL", help="the provider's API base URL"
+    )
     where.add_argument("--sandbox", action="store_true", help="run against a built-in sandbox")
-    add("--dry-run", action="store_true", help="print the request and its estimated price; send nothing")
-    add("--each", default=None, metavar="ITEMS.jsonl", help="run once per JSON line ({{item}}, {{index}})")
+    add(
+        "--dry-run",
+        action="store_true",
+        help="print the request and its estimated price; send nothing",
+    )
+    add(
+        "--each",
+        default=None,
+        metavar="ITEMS.jsonl",
+        help="run once per JSON line ({{item}}, {{index}})",
+    )
     add("--concurrency", type=int, default=16, metavar="N", help="items run at once with --each")
     add("--stop-on-error", action="store_true", help="with --each: stop at the first failed item")
     add("--store", default=None, metavar="PATH", help="the run log (default $DREAMNODES_STORE)")
     add("--no-store", action="store_true", help="do not record this run")
-    add("--time-scale", type=float, default=1.0, metavar="X",
-        help="rehearsals: divide the limits' minute and the poll intervals by X")
+    add(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="rehearsals: divide the limits' minute and the poll intervals by X",
+    )
 
 
 def list_nodes(*, as_json: bool) -> int:
@@ -80,7 +104,10 @@ def describe(node_id: str, *, as_json: bool) -> int:
             line += f" default {json.dumps(prop['default'])}"
         print(line)
         if name in labels:
-            print("      options: " + ", ".join(f"{title} = {json.dumps(v)}" for v, title in labels[name]))
+            print(
+                "      options: "
+                + ", ".join(f"{title} = {json.dumps(v)}" for v, title in labels[name])
+            )
         if name in node.spec.get("dynamic_options", {}):
             live = node.spec["dynamic_options"][name]
             print(f"      live options from node {live['node']} ({live['path']})")
@@ -110,12 +137,15 @@ def read_json_arg(value: str | None, name: str) -> Any:
         try:
             text = Path(value[1:]).read_text(encoding="utf-8")
         except OSError as problem:
-            raise DreamError("invalid_input", f"{name}: cannot read {value[1:]}: {problem.strerror}",
-                             field=name) from None
+            raise DreamError(
+                "invalid_input", f"{name}: cannot read {value[1:]}: {problem.strerror}", field=name
+            ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as problem:
-        raise DreamError("invalid_input", f"{name}: not valid JSON ({problem})", field=name) from None
+        raise DreamError(
+            "invalid_input", f"{name}: not valid JSON ({problem})", field=name
+        ) from None
 
 
 def run_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -139,8 +169,11 @@ def _sandbox(enabled: bool, provider: str) -> Iterator[tuple[str | None, str | N
     try:
         from dreamnodes.sandbox import Sandbox, SandboxConfig
     except ImportError:
-        raise DreamError("invalid_input", "--sandbox needs the [sandbox] extra: "
-                         "pip install 'dreamnodes[sandbox]'", field="sandbox") from None
+        raise DreamError(
+            "invalid_input",
+            "--sandbox needs the [sandbox] extra: pip install 'dreamnodes[sandbox]'",
+            field="sandbox",
+        ) from None
     with Sandbox(SandboxConfig(port=0)) as sb:
         yield (sb.pixazo_url if provider == "pixazo" else sb.luma_url), "sandbox-key"
 
@@ -171,8 +204,14 @@ async def run(args: argparse.Namespace) -> int:
             from dreamnodes.batch import read_items
 
             for index, item in enumerate(read_items(args.each)):
-                emit(estimate(args.node, params, {**context, "item": item, "index": index},
-                              provider=args.provider))
+                emit(
+                    estimate(
+                        args.node,
+                        params,
+                        {**context, "item": item, "index": index},
+                        provider=args.provider,
+                    )
+                )
             return 0
         emit(estimate(args.node, params, context, provider=args.provider))
         return 0
@@ -189,16 +228,29 @@ async def run(args: argparse.Namespace) -> int:
         )
         async with runner:
             if not args.each:
-                output = await run_recorded(runner, store, args.node, params, context,
-                                            wait=args.wait, timeout=args.timeout,
-                                            download_dir=args.download)
+                output = await run_recorded(
+                    runner,
+                    store,
+                    args.node,
+                    params,
+                    context,
+                    wait=args.wait,
+                    timeout=args.timeout,
+                    download_dir=args.download,
+                )
                 emit(output)
                 return 0
             return await _run_each(args, runner, store, params, context, run_items)
 
 
-async def _run_each(args: argparse.Namespace, runner: Any, store: Any, params: dict[str, Any],
-                    context: dict[str, Any], run_items: Any) -> int:
+async def _run_each(
+    args: argparse.Namespace,
+    runner: Any,
+    store: Any,
+    params: dict[str, Any],
+    context: dict[str, Any],
+    run_items: Any,
+) -> int:
     from dreamnodes.batch import ProgressBar, read_items
 
     load_package().node(args.node)  # an unknown node fails once, not once per item
@@ -206,9 +258,18 @@ async def _run_each(args: argparse.Namespace, runner: Any, store: Any, params: d
     bar = ProgressBar(sys.stderr)
     failed = 0
     results: AsyncIterator[Any] = run_items(
-        runner, store, args.node, params, items, context, wait=args.wait, timeout=args.timeout,
-        download_dir=args.download, concurrency=args.concurrency,
-        stop_on_error=args.stop_on_error, on_progress=bar,
+        runner,
+        store,
+        args.node,
+        params,
+        items,
+        context,
+        wait=args.wait,
+        timeout=args.timeout,
+        download_dir=args.download,
+        concurrency=args.concurrency,
+        stop_on_error=args.stop_on_error,
+        on_progress=bar,
     )
     try:
         async for result in results:
@@ -256,10 +317,16 @@ def rerun(record: Any, store_path: str | None = None) -> int:
             base_url=options.get("base_url"),
             retry=RetryPolicy(max_attempts=int(options.get("max_attempts", 5))),
         ) as runner:
-            return await run_recorded(runner, _store(store_path), record.node, record.params,
-                                      record.context, wait=options.get("wait", "none"),
-                                      timeout=float(options.get("timeout", 900.0)),
-                                      download_dir=options.get("download_dir"))
+            return await run_recorded(
+                runner,
+                _store(store_path),
+                record.node,
+                record.params,
+                record.context,
+                wait=options.get("wait", "none"),
+                timeout=float(options.get("timeout", 900.0)),
+                download_dir=options.get("download_dir"),
+            )
 
     emit(asyncio.run(again()))
     return 0

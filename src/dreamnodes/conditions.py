@@ -51,20 +51,23 @@ def lookup(params: Params, dotted: str) -> Any:
 def _test(field: str, expected: Any) -> Predicate:
     if not isinstance(expected, Mapping):
         return lambda p: lookup(p, field) == expected
-    tests: list[Predicate] = []
-    for op, arg in expected.items():
-        if op == "defined":
-            tests.append(lambda p, want=bool(arg): (lookup(p, field) is not MISSING) is want)
-        elif op == "in":
-            options = list(arg)
-            tests.append(lambda p, options=options: lookup(p, field) in options)
-        elif op == "not":
-            tests.append(lambda p, other=arg: lookup(p, field) != other)
-        elif op == "longer_than":
-            tests.append(lambda p, n=int(arg): _length(lookup(p, field)) > n)
-        else:
-            raise ValueError(f"unknown condition {op!r} on {field!r}")
+    tests = [_operator(field, op, arg) for op, arg in expected.items()]
     return lambda p: all(t(p) for t in tests)
+
+
+def _operator(field: str, op: str, arg: Any) -> Predicate:
+    if op == "defined":
+        want = bool(arg)
+        return lambda p: (lookup(p, field) is not MISSING) is want
+    if op == "in":
+        options = list(arg)
+        return lambda p: lookup(p, field) in options
+    if op == "not":
+        return lambda p: lookup(p, field) != arg
+    if op == "longer_than":
+        n = int(arg)
+        return lambda p: _length(lookup(p, field)) > n
+    raise ValueError(f"unknown condition {op!r} on {field!r}")
 
 
 def _length(value: Any) -> int:

@@ -14,11 +14,11 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
-from jsonschema.exceptions import ValidationError, best_match  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry
 from referencing._core import Resolver
 from referencing.jsonschema import DRAFT202012
@@ -343,7 +343,7 @@ def _explain(error: ValidationError, path: list[str | int], root: _Field) -> tup
     spec = root.at(path)
     here = _dotted(path) or "input"
     if keyword == "required" and isinstance(value, Mapping):
-        missing = [n for n in error.validator_value if n not in value]
+        missing = [n for n in cast(list[str], error.validator_value) if n not in value]
         return _dotted([*path, missing[0]]), "is required"
     if keyword in ("additionalProperties", "unevaluatedProperties") and isinstance(value, Mapping):
         known = list((spec.properties if spec else None) or {})
@@ -442,6 +442,7 @@ def _dotted(path: Sequence[str | int]) -> str:
 
 
 # ---------------------------------------------------------------- cross-field rules
+
 
 def check_rules(params: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) -> None:
     """Raise DreamError("invalid_input") for the first rule whose `when` holds for params.

@@ -29,12 +29,23 @@ async def run_recorded(
     made is not sent again: that generation is picked up and waited for instead.
     """
     if store is None:
-        return await runner.run(node_id, params, context, wait=wait, timeout=timeout,
-                                download_dir=download_dir)
-    options = {"wait": wait, "timeout": timeout, "download_dir": download_dir,
-               "base_url": runner.base_url, "max_attempts": runner.policy.max_attempts}
-    record = {"node": node_id, "provider": runner.provider, "params": dict(params),
-              "context": dict(context) if context else None, "options": options}
+        return await runner.run(
+            node_id, params, context, wait=wait, timeout=timeout, download_dir=download_dir
+        )
+    options = {
+        "wait": wait,
+        "timeout": timeout,
+        "download_dir": download_dir,
+        "base_url": runner.base_url,
+        "max_attempts": runner.policy.max_attempts,
+    }
+    record: dict[str, Any] = {
+        "node": node_id,
+        "provider": runner.provider,
+        "params": dict(params),
+        "context": dict(context) if context else None,
+        "options": options,
+    }
     try:
         prepared = await runner.prepare_for(node_id, params, context, wait=wait)
     except DreamError as error:
@@ -43,7 +54,9 @@ async def run_recorded(
         raise
     key = None
     if index is not None and prepared.node.kind == "create" and prepared.request is not None:
-        key = resume_key(node_id, runner.provider, runner.base_url, index, prepared.request.json or {})
+        key = resume_key(
+            node_id, runner.provider, runner.base_url, index, prepared.request.json or {}
+        )
     run_id = store.start(**record, resume_key=key)
     store.set_request(run_id, describe_request(prepared, runner.base_url))
     attempts: list[Attempt] = []
@@ -89,10 +102,18 @@ async def run_items(
 
     async def one(index: int, item: Any) -> dict[str, Any]:
         return await run_recorded(
-            runner, store, node_id, params, {**base, "item": item, "index": index},
-            wait=wait, timeout=timeout, download_dir=download_dir, index=index,
+            runner,
+            store,
+            node_id,
+            params,
+            {**base, "item": item, "index": index},
+            wait=wait,
+            timeout=timeout,
+            download_dir=download_dir,
+            index=index,
         )
 
-    async for result in run_each(items, one, concurrency=concurrency,
-                                 stop_on_error=stop_on_error, on_progress=on_progress):
+    async for result in run_each(
+        items, one, concurrency=concurrency, stop_on_error=stop_on_error, on_progress=on_progress
+    ):
         yield result

@@ -29,12 +29,16 @@ def _unexpected(what: str, body: Any) -> DreamError:
     )
 
 
+def _mapping(value: Any) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
+
+
 def generation(raw: Any, provider: str = "luma") -> Output:
     """A Luma Generation, normalised (tolerates older answers with `version` and no `model`)."""
     if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
         raise _unexpected("a generation", raw)
-    request = raw.get("request") if isinstance(raw.get("request"), Mapping) else None
-    assets = raw.get("assets") if isinstance(raw.get("assets"), Mapping) else {}
+    request: Mapping[str, Any] | None = _mapping(raw.get("request"))
+    assets: Mapping[str, Any] = _mapping(raw.get("assets")) or {}
     return {
         "id": raw["id"],
         "state": raw.get("state"),
@@ -62,10 +66,12 @@ def pixazo_status(raw: Any, sent: Mapping[str, Any] | None = None) -> Output:
     status = str(raw.get("status", "")).upper()
     if status not in PIXAZO_STATES:
         raise DreamError("provider_error", f"Pixazo answered an unknown status {status!r}")
-    output = raw.get("output") if isinstance(raw.get("output"), Mapping) else {}
+    output: Mapping[str, Any] = _mapping(raw.get("output")) or {}
     media = output.get("media_url") or []
     state = PIXAZO_STATES[status]
-    reason = raw.get("error") or (("system error" if status == "ERROR" else "failed") if state == "failed" else None)
+    reason = raw.get("error") or (
+        ("system error" if status == "ERROR" else "failed") if state == "failed" else None
+    )
     return {
         "id": raw["request_id"],
         "state": state,
@@ -112,7 +118,9 @@ READERS: dict[str, Reader] = {
 }
 
 
-def read(spec: Mapping[str, Any], resp: ApiResponse, req: ApiRequest, params: Mapping[str, Any]) -> Output:
+def read(
+    spec: Mapping[str, Any], resp: ApiResponse, req: ApiRequest, params: Mapping[str, Any]
+) -> Output:
     """The node's output for a provider answer, per the node file's `response` declaration."""
     kind = spec["type"]
     if kind == "list":

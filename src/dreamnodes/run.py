@@ -254,7 +254,9 @@ class Runner:
         await self.aclose()
 
     # -- running -----------------------------------------------------------------------
-    def prepare(self, node_id: str, params: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> Prepared:
+    def prepare(
+        self, node_id: str, params: Mapping[str, Any], context: Mapping[str, Any] | None = None
+    ) -> Prepared:
         return prepare(node_id, params, context, provider=self.provider, package=self.package)
 
     async def prepare_for(
@@ -268,7 +270,9 @@ class Runner:
         """`prepare`, plus a callback URL of our own receiver when waiting for callbacks."""
         if wait not in WAIT_MODES:
             raise DreamError(
-                "invalid_input", f"wait: {wait!r} is not one of {', '.join(WAIT_MODES)}", field="wait"
+                "invalid_input",
+                f"wait: {wait!r} is not one of {', '.join(WAIT_MODES)}",
+                field="wait",
             )
         prepared = self.prepare(node_id, params, context)
         if wait != "callback" or prepared.node.kind != "create" or prepared.provider.plan is None:
@@ -281,7 +285,13 @@ class Runner:
             )
         registration = (await self.callbacks()).register()
         values = {**prepared.params, "callback_url": registration.url}
-        return Prepared(prepared.node, prepared.provider, values, prepared.provider.plan.build(values), registration)
+        return Prepared(
+            prepared.node,
+            prepared.provider,
+            values,
+            prepared.provider.plan.build(values),
+            registration,
+        )
 
     async def run(
         self,
@@ -349,7 +359,9 @@ class Runner:
             output["files"] = await download_assets(self.http, output, download_dir)
         return output
 
-    async def _send(self, prepared: Prepared, attempts: list[Attempt] | None = None) -> dict[str, Any]:
+    async def _send(
+        self, prepared: Prepared, attempts: list[Attempt] | None = None
+    ) -> dict[str, Any]:
         assert prepared.request is not None
         paging = prepared.provider.spec.get("paging")
         if paging and prepared.params.get(paging["when"]):
@@ -368,21 +380,31 @@ class Runner:
         more = True
         while more and len(items) < cap:
             query = {"limit": min(limit, cap - len(items)), "offset": offset}
-            page_req = ApiRequest(method=prepared.request.method, path=prepared.request.path, query=query)
+            page_req = ApiRequest(
+                method=prepared.request.method, path=prepared.request.path, query=query
+            )
             response: ApiResponse = await self.client.send(page_req)
             page = results.read(prepared.provider.response, response, page_req, prepared.params)
             batch = page[paging["items"]]
             items.extend(batch)
             offset += len(batch)
             more = bool(page[paging["has_more"]]) and bool(batch)
-        return {paging["items"]: items, "count": len(items), "has_more": more, "limit": None, "offset": None}
+        return {
+            paging["items"]: items,
+            "count": len(items),
+            "has_more": more,
+            "limit": None,
+            "offset": None,
+        }
 
     async def get(self, generation_id: str) -> dict[str, Any]:
         """The generation now (one Get Generation call, with its own retry budget)."""
         prepared = self.prepare("get_generation", {"generation_id": generation_id})
         return await self._send(prepared)
 
-    async def wait_for(self, output: dict[str, Any], *, timeout: float, family: str = "video") -> dict[str, Any]:
+    async def wait_for(
+        self, output: dict[str, Any], *, timeout: float, family: str = "video"
+    ) -> dict[str, Any]:
         """Poll until the generation completes or fails; a failure is `generation_failed`."""
         schedule = VIDEO_POLLS if family == "video" else IMAGE_POLLS
         deadline = time.monotonic() + timeout
@@ -405,9 +427,10 @@ class Runner:
                 if not error.retryable:
                     raise
         if output["state"] == "failed":
+            reason = output.get("failure_reason") or "no reason given"
             raise DreamError(
                 "generation_failed",
-                f"generation {output['id']} failed: {output.get('failure_reason') or 'no reason given'}",
+                f"generation {output['id']} failed: {reason}",
                 generation_id=output["id"],
                 failure_reason=output.get("failure_reason"),
             )
@@ -440,9 +463,16 @@ async def run_node(
     async with Runner(
         api_key=api_key, provider=provider, base_url=base_url, transport=transport, retry=retry
     ) as runner:
-        return await runner.run(node_id, params, context, wait=wait, timeout=timeout, download_dir=download_dir)
+        return await runner.run(
+            node_id, params, context, wait=wait, timeout=timeout, download_dir=download_dir
+        )
 
 
-def run_node_sync(node_id: str, params: Mapping[str, Any], context: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+def run_node_sync(
+    node_id: str,
+    params: Mapping[str, Any],
+    context: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
     """``run_node`` for callers without an event loop."""
     return asyncio.run(run_node(node_id, params, context, **options))

@@ -355,7 +355,10 @@ def test_a_rule_that_holds_is_an_invalid_input(
 
 def test_a_rule_with_an_unknown_test_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown condition 'like'"):
-        check_rules({"model": "ray-2"}, [{"when": {"model": {"like": "ray"}}, "field": "model", "message": "x"}])
+        check_rules(
+            {"model": "ray-2"},
+            [{"when": {"model": {"like": "ray"}}, "field": "model", "message": "x"}],
+        )
 
 
 # ---------------------------------------------------------------- speed

@@ -16,12 +16,21 @@ EXTEND = {
     "body": [
         {"const": {"generation_type": "video"}},
         {"copy": ["model", "prompt"]},
-        {"set": "keyframes.frame0", "to": {"type": "generation", "id": "$generation_id"},
-         "when": {"direction": {"not": "backward"}}},
-        {"set": "keyframes.frame1", "to": {"type": "image", "url": "$image_url"},
-         "when": {"direction": {"not": "backward"}}},
-        {"set": "keyframes.frame1", "to": {"type": "generation", "id": "$generation_id"},
-         "when": {"direction": "backward"}},
+        {
+            "set": "keyframes.frame0",
+            "to": {"type": "generation", "id": "$generation_id"},
+            "when": {"direction": {"not": "backward"}},
+        },
+        {
+            "set": "keyframes.frame1",
+            "to": {"type": "image", "url": "$image_url"},
+            "when": {"direction": {"not": "backward"}},
+        },
+        {
+            "set": "keyframes.frame1",
+            "to": {"type": "generation", "id": "$generation_id"},
+            "when": {"direction": "backward"},
+        },
         {"set": "concepts", "each": "concepts", "to": {"key": "$item"}},
     ],
 }
@@ -40,8 +49,14 @@ def test_optional_parts_drop_out_when_their_field_is_not_given() -> None:
 
 
 def test_conditions_choose_the_keyframe_slot() -> None:
-    out = body({"model": "ray-2", "generation_id": "g1", "direction": "backward",
-                "image_url": "https://e.com/a.jpg"})
+    out = body(
+        {
+            "model": "ray-2",
+            "generation_id": "g1",
+            "direction": "backward",
+            "image_url": "https://e.com/a.jpg",
+        }
+    )
     assert out["keyframes"] == {"frame1": {"type": "generation", "id": "g1"}}
 
 
@@ -51,7 +66,9 @@ def test_each_maps_every_item() -> None:
 
 
 def test_path_parameters_are_percent_encoded() -> None:
-    plan = RequestPlan.compile({"method": "GET", "path": "/generations/{generation_id}"}, billable=False)
+    plan = RequestPlan.compile(
+        {"method": "GET", "path": "/generations/{generation_id}"}, billable=False
+    )
     assert plan.build({"generation_id": "a/../b c"}).path == "/generations/a%2F..%2Fb%20c"
     assert plan.reads == frozenset({"generation_id"})
 
@@ -71,7 +88,11 @@ def test_a_dollar_dollar_string_is_a_literal() -> None:
         ({"model": {"in": ["ray-2", "ray-flash-2"]}}, {"model": "ray-1-6"}, False),
         ({"concepts": {"longer_than": 0}}, {"concepts": []}, False),
         ({"concepts": {"longer_than": 0}}, {"concepts": ["a"]}, True),
-        ({"model": "ray-1-6", "concepts": {"longer_than": 0}}, {"model": "ray-2", "concepts": ["a"]}, False),
+        (
+            {"model": "ray-1-6", "concepts": {"longer_than": 0}},
+            {"model": "ray-2", "concepts": ["a"]},
+            False,
+        ),
     ],
 )
 def test_conditions(when: dict[str, Any], params: dict[str, Any], holds: bool) -> None:
@@ -81,13 +102,21 @@ def test_conditions(when: dict[str, Any], params: dict[str, Any], holds: bool) -
 def test_extend_video_maps_each_keyframe_combination() -> None:
     base = {"generation_id": "g1", "model": "ray-2", "prompt": "The tiger rolls around"}
     forward = prepare("extend_video", {**base, "image_url": "https://e.com/end.jpg"}).request
-    backward = prepare("extend_video", {**base, "direction": "Backward (lead up to it)",
-                                        "image_url": "https://e.com/start.jpg"}).request
+    backward = prepare(
+        "extend_video",
+        {**base, "direction": "Backward (lead up to it)", "image_url": "https://e.com/start.jpg"},
+    ).request
     between = prepare("extend_video", {**base, "to_generation_id": "g2"}).request
     assert forward is not None and backward is not None and between is not None
-    assert forward.json["keyframes"] == {"frame0": {"type": "generation", "id": "g1"},
-                                         "frame1": {"type": "image", "url": "https://e.com/end.jpg"}}
-    assert backward.json["keyframes"] == {"frame0": {"type": "image", "url": "https://e.com/start.jpg"},
-                                          "frame1": {"type": "generation", "id": "g1"}}
-    assert between.json["keyframes"] == {"frame0": {"type": "generation", "id": "g1"},
-                                         "frame1": {"type": "generation", "id": "g2"}}
+    assert forward.json["keyframes"] == {
+        "frame0": {"type": "generation", "id": "g1"},
+        "frame1": {"type": "image", "url": "https://e.com/end.jpg"},
+    }
+    assert backward.json["keyframes"] == {
+        "frame0": {"type": "image", "url": "https://e.com/start.jpg"},
+        "frame1": {"type": "generation", "id": "g1"},
+    }
+    assert between.json["keyframes"] == {
+        "frame0": {"type": "generation", "id": "g1"},
+        "frame1": {"type": "generation", "id": "g2"},
+    }

@@ -10,8 +10,15 @@ from dreamnodes.results import generation, pixazo_status
 
 
 def test_an_old_answer_with_version_and_no_model_still_names_the_model() -> None:
-    out = generation({"id": "g", "state": "completed", "version": "v1.6",
-                      "assets": {"video": "https://x/v.mp4"}, "request": {"prompt": "p"}})
+    out = generation(
+        {
+            "id": "g",
+            "state": "completed",
+            "version": "v1.6",
+            "assets": {"video": "https://x/v.mp4"},
+            "request": {"prompt": "p"},
+        }
+    )
     assert out["model"] == "ray-1-6"
     assert out["assets"] == {"video": "https://x/v.mp4", "image": None, "progress_video": None}
     assert out["provider"] == "luma"
@@ -19,12 +26,21 @@ def test_an_old_answer_with_version_and_no_model_still_names_the_model() -> None
 
 @pytest.mark.parametrize(
     ("status", "state"),
-    [("QUEUED", "queued"), ("PROCESSING", "dreaming"), ("COMPLETED", "completed"),
-     ("FAILED", "failed"), ("ERROR", "failed")],
+    [
+        ("QUEUED", "queued"),
+        ("PROCESSING", "dreaming"),
+        ("COMPLETED", "completed"),
+        ("FAILED", "failed"),
+        ("ERROR", "failed"),
+    ],
 )
 def test_pixazo_statuses_map_onto_luma_states(status: str, state: str) -> None:
-    raw = {"request_id": "luma-x_1", "status": status, "error": None,
-           "output": {"media_url": ["https://cdn/x.mp4"], "media_type": "video/mp4"}}
+    raw = {
+        "request_id": "luma-x_1",
+        "status": status,
+        "error": None,
+        "output": {"media_url": ["https://cdn/x.mp4"], "media_type": "video/mp4"},
+    }
     out = pixazo_status(raw)
     assert (out["id"], out["state"], out["provider"]) == ("luma-x_1", state, "pixazo")
     assert out["assets"]["video"] == "https://cdn/x.mp4"
@@ -41,4 +57,6 @@ def test_prices_scale_with_resolution_and_duration() -> None:
     price = {"by": "model", "table": {"ray-2": 0.57}, "factors": {"duration": {"5s": 1, "9s": 1.8}}}
     assert estimate_usd(price, {"model": "ray-2", "duration": "9s"}) == pytest.approx(1.026)
     assert estimate_usd(price, {"model": "ray-9"}) is None
-    assert estimate_usd({"base": 0.04, "per_second_of": "duration"}, {"duration": "9s"}) == pytest.approx(0.36)
+    assert estimate_usd(
+        {"base": 0.04, "per_second_of": "duration"}, {"duration": "9s"}
+    ) == pytest.approx(0.36)

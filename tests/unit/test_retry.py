@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import backoff
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 import pydantic
 import pytest
 

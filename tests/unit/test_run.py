@@ -36,11 +36,16 @@ class FakeLuma:
 
     def generation(self, state: str) -> dict[str, Any]:
         done = state == "completed"
-        return {"id": "g-1", "state": state, "model": "ray-2", "generation_type": "video",
-                "created_at": "2026-01-01T00:00:00Z",
-                "failure_reason": self.failure if state == "failed" else None,
-                "assets": {"video": "https://cdn.test/g-1.mp4"} if done else None,
-                "request": {"model": "ray-2", "prompt": "A tiger walking in snow"}}
+        return {
+            "id": "g-1",
+            "state": state,
+            "model": "ray-2",
+            "generation_type": "video",
+            "created_at": "2026-01-01T00:00:00Z",
+            "failure_reason": self.failure if state == "failed" else None,
+            "assets": {"video": "https://cdn.test/g-1.mp4"} if done else None,
+            "request": {"model": "ray-2", "prompt": "A tiger walking in snow"},
+        }
 
 
 async def no_sleep(seconds: float) -> None:
@@ -49,10 +54,17 @@ async def no_sleep(seconds: float) -> None:
 
 def run(fake: FakeLuma, **options: Any) -> dict[str, Any]:
     async def go() -> dict[str, Any]:
-        async with Runner(api_key="k", base_url=BASE, transport=httpx.MockTransport(fake),
-                          sleep=no_sleep, retry={"max_attempts": 2, "first_delay": 0}) as runner:
-            return await runner.run("dream_machine", {"model": "ray-2", "prompt": "A tiger walking in snow"},
-                                    **options)
+        async with Runner(
+            api_key="k",
+            base_url=BASE,
+            transport=httpx.MockTransport(fake),
+            sleep=no_sleep,
+            retry={"max_attempts": 2, "first_delay": 0},
+        ) as runner:
+            return await runner.run(
+                "dream_machine", {"model": "ray-2", "prompt": "A tiger walking in snow"}, **options
+            )
+
     return asyncio.run(go())
 
 
@@ -83,7 +95,10 @@ def test_a_failed_generation_is_generation_failed_with_its_reason() -> None:
         run(fake, wait="poll")
     error = caught.value
     assert (error.code, error.generation_id, error.failure_reason) == (
-        "generation_failed", "g-1", "Contains blacklisted words")
+        "generation_failed",
+        "g-1",
+        "Contains blacklisted words",
+    )
 
 
 def test_a_wait_timeout_carries_the_generation_id() -> None:
@@ -97,18 +112,35 @@ def test_a_wait_timeout_carries_the_generation_id() -> None:
 
 def test_an_option_the_provider_lacks_is_an_input_error_naming_it() -> None:
     with pytest.raises(DreamError) as caught:
-        estimate("dream_machine", {"model": "ray-flash-2", "prompt": "A tiger",
-                                   "start_image_url": "https://e.com/a.jpg", "concepts": ["dolly_zoom"]},
-                 provider="pixazo")
+        estimate(
+            "dream_machine",
+            {
+                "model": "ray-flash-2",
+                "prompt": "A tiger",
+                "start_image_url": "https://e.com/a.jpg",
+                "concepts": ["dolly_zoom"],
+            },
+            provider="pixazo",
+        )
     assert (caught.value.code, caught.value.field) == ("invalid_input", "concepts")
 
 
 def test_pixazo_dry_run_shows_its_own_request_and_price() -> None:
-    out = estimate("dream_machine", {"model": "Ray 2 Flash", "prompt": "A tiger",
-                                     "start_image_url": "https://e.com/a.jpg", "duration": "9s"},
-                   provider="pixazo")
+    out = estimate(
+        "dream_machine",
+        {
+            "model": "Ray 2 Flash",
+            "prompt": "A tiger",
+            "start_image_url": "https://e.com/a.jpg",
+            "duration": "9s",
+        },
+        provider="pixazo",
+    )
     assert out["request"]["url"].endswith("luma-dream-machine-ray-2-flash-image-to-video-request")
-    assert out["request"]["body"] == {"prompt": "A tiger", "duration": "9s",
-                                      "image_url": "https://e.com/a.jpg"}
+    assert out["request"]["body"] == {
+        "prompt": "A tiger",
+        "duration": "9s",
+        "image_url": "https://e.com/a.jpg",
+    }
     assert out["estimate_usd"] == pytest.approx(0.36)
     assert json.dumps(out)  # what --dry-run prints is plain JSON
