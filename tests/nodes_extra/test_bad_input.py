@@ -23,8 +23,16 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("generate_image", {**IMAGE_OK, "aspect_ratio": "2:1"}, "aspect_ratio"),
     ("generate_image", {"model": "photon-1"}, "prompt"),
     ("generate_image", {**IMAGE_OK, "image_refs": [{"url": IMG}] * 5}, "image_refs"),
-    ("generate_image", {**IMAGE_OK, "image_refs": [{"url": IMG, "weight": 1.5}]}, "image_refs[0].weight"),
-    ("generate_image", {**IMAGE_OK, "image_refs": [{"url": "file:///etc/passwd"}]}, "image_refs[0].url"),
+    (
+        "generate_image",
+        {**IMAGE_OK, "image_refs": [{"url": IMG, "weight": 1.5}]},
+        "image_refs[0].weight",
+    ),
+    (
+        "generate_image",
+        {**IMAGE_OK, "image_refs": [{"url": "file:///etc/passwd"}]},
+        "image_refs[0].url",
+    ),
     ("generate_image", {**IMAGE_OK, "character_images": [IMG] * 5}, "character_images"),
     ("generate_image", {**IMAGE_OK, "style_ref": IMG}, "style_ref"),
     ("generate_image", {**IMAGE_OK, "modify_image_weight": 0.5}, "modify_image_weight"),
@@ -38,17 +46,42 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("add_audio", {"generation_id": GEN, "negative_prompt": ["music"]}, "negative_prompt"),
     ("modify_video", {"video_url": VID, "mode": "adhere_4", "model": "ray-2"}, "mode"),
     ("modify_video", {"video_url": VID, "mode": "flex_1", "model": "ray-1-6"}, "model"),
-    ("modify_video", {"video_url": "ftp://x/a.mp4", "mode": "flex_1", "model": "ray-2"}, "video_url"),
-    ("modify_video", {"video_url": VID, "mode": "flex_1", "model": "ray-2", "first_frame_url": "data:image/png;base64,AA"}, "first_frame_url"),
+    (
+        "modify_video",
+        {"video_url": "ftp://x/a.mp4", "mode": "flex_1", "model": "ray-2"},
+        "video_url",
+    ),
+    (
+        "modify_video",
+        {
+            "video_url": VID,
+            "mode": "flex_1",
+            "model": "ray-2",
+            "first_frame_url": "data:image/png;base64,AA",
+        },
+        "first_frame_url",
+    ),
     ("reframe_video", {**REFRAME_OK, "aspect_ratio": "5:4"}, "aspect_ratio"),
     ("reframe_video", {**REFRAME_OK, "x_start": 10}, "x_end"),
     ("reframe_video", {**REFRAME_OK, "resized_height": 100}, "resized_width"),
-    ("reframe_video", {**REFRAME_OK, "grid_position_x": -1, "grid_position_y": 0}, "grid_position_x"),
+    (
+        "reframe_video",
+        {**REFRAME_OK, "grid_position_x": -1, "grid_position_y": 0},
+        "grid_position_x",
+    ),
     ("reframe_video", {**REFRAME_OK, "y_start": 1.5, "y_end": 3}, "y_start"),
     ("reframe_video", {"aspect_ratio": "9:16", "model": "ray-2"}, "media_url"),
     ("reframe_image", {"media_url": IMG, "aspect_ratio": "1:1", "model": "ray-2"}, "model"),
-    ("reframe_image", {"media_url": IMG, "aspect_ratio": "1:1", "model": "photon-1", "format": "webp"}, "format"),
-    ("reframe_image", {"media_url": IMG, "aspect_ratio": "1:1", "model": "photon-1", "first_frame_url": IMG}, "first_frame_url"),
+    (
+        "reframe_image",
+        {"media_url": IMG, "aspect_ratio": "1:1", "model": "photon-1", "format": "webp"},
+        "format",
+    ),
+    (
+        "reframe_image",
+        {"media_url": IMG, "aspect_ratio": "1:1", "model": "photon-1", "first_frame_url": IMG},
+        "first_frame_url",
+    ),
     ("list_concepts", {"limit": 3}, "limit"),
     ("list_camera_motions", {"x": 1}, "x"),
     ("get_credits", {"generation_id": GEN}, "generation_id"),
@@ -61,13 +94,20 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("node", "params", "field"), CASES, ids=[f"{n}-{f}-{i}" for i, (n, _, f) in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("node", "params", "field"), CASES, ids=[f"{n}-{f}-{i}" for i, (n, _, f) in enumerate(CASES)]
+)
 def test_bad_input_names_the_field_and_sends_nothing(
     sb: Sandbox, node: str, params: dict[str, Any], field: str
 ) -> None:
     before = sb.request_log()
     with pytest.raises(DreamError) as caught:
-        run_node(sb, node, params, wait="poll" if node not in ("download_asset", "generation_updated") else "none")
+        run_node(
+            sb,
+            node,
+            params,
+            wait="poll" if node not in ("download_asset", "generation_updated") else "none",
+        )
     assert caught.value.code == "invalid_input", caught.value.message
     assert caught.value.field == field, caught.value.message
     assert caught.value.message.startswith(field)

@@ -1,4 +1,4 @@
-"""The new create nodes run against the sandbox, wait, and give the Generation shape the SDK reads."""
+"""The new create nodes run against the sandbox, wait, and give a Generation the SDK reads."""
 
 from __future__ import annotations
 
@@ -31,7 +31,12 @@ def test_generate_image_waits_and_downloads_a_real_jpeg(sb: Sandbox, tmp_path: P
     output = run_node(
         sb,
         "generate_image",
-        {"model": "Photon 1", "prompt": "A lighthouse at dusk", "aspect_ratio": "1:1", "format": "JPEG"},
+        {
+            "model": "Photon 1",
+            "prompt": "A lighthouse at dusk",
+            "aspect_ratio": "1:1",
+            "format": "JPEG",
+        },
         wait="poll",
         download_dir=str(tmp_path),
     )
@@ -46,7 +51,9 @@ def test_generate_image_waits_and_downloads_a_real_jpeg(sb: Sandbox, tmp_path: P
     assert parsed.model == "photon-1"
 
 
-def test_generate_image_png_with_every_reference(sb: Sandbox, image: dict[str, Any], tmp_path: Path) -> None:
+def test_generate_image_png_with_every_reference(
+    sb: Sandbox, image: dict[str, Any], tmp_path: Path
+) -> None:
     ref = image["assets"]["image"]
     output = run_node(
         sb,
@@ -75,7 +82,9 @@ def test_generate_image_png_with_every_reference(sb: Sandbox, image: dict[str, A
 
 
 def test_generate_image_sync_answers_completed_without_polling(sb: Sandbox) -> None:
-    output = run_node(sb, "generate_image", {"model": "photon-flash-1", "prompt": "Quick one", "sync": "Yes"})
+    output = run_node(
+        sb, "generate_image", {"model": "photon-flash-1", "prompt": "Quick one", "sync": "Yes"}
+    )
     assert output["state"] == "completed"
     assert output["assets"]["image"]
 
@@ -97,7 +106,9 @@ def test_video_follow_ups_make_a_new_completed_video(
     check_output(sb, output, request_type)
 
 
-def test_modify_video_sends_media_and_first_frame(sb: Sandbox, video: dict[str, Any], image: dict[str, Any]) -> None:
+def test_modify_video_sends_media_and_first_frame(
+    sb: Sandbox, video: dict[str, Any], image: dict[str, Any]
+) -> None:
     output = run_node(
         sb,
         "modify_video",
@@ -135,7 +146,12 @@ def test_reframe_video_with_grid_and_crop(sb: Sandbox, video: dict[str, Any]) ->
     assert output["state"] == "completed"
     assert output["assets"]["video"]
     sent = output["request"]
-    assert (sent["grid_position_x"], sent["grid_position_y"], sent["x_start"], sent["x_end"]) == (0, 120, 10, 500)
+    assert (sent["grid_position_x"], sent["grid_position_y"], sent["x_start"], sent["x_end"]) == (
+        0,
+        120,
+        10,
+        500,
+    )
     check_output(sb, output, "reframe_video")
 
 
@@ -143,7 +159,12 @@ def test_reframe_image_gives_an_image(sb: Sandbox, image: dict[str, Any], tmp_pa
     output = run_node(
         sb,
         "reframe_image",
-        {"media_url": image["assets"]["image"], "aspect_ratio": "16:9", "model": "photon-flash-1", "format": "png"},
+        {
+            "media_url": image["assets"]["image"],
+            "aspect_ratio": "16:9",
+            "model": "photon-flash-1",
+            "format": "png",
+        },
         wait="poll",
         download_dir=str(tmp_path),
     )

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -31,11 +31,15 @@ def raw(sb: Sandbox, path: str) -> Any:
 
 def test_list_concepts_gives_the_keys_dream_machine_takes(sb: Sandbox) -> None:
     output = run_node(sb, "list_concepts", {})
-    assert output["concepts"] == TypeAdapter(ConceptListResponse).validate_python(raw(sb, "/generations/concepts/list"))
+    assert output["concepts"] == TypeAdapter(ConceptListResponse).validate_python(
+        raw(sb, "/generations/concepts/list")
+    )
     assert "dolly_zoom" in output["concepts"]
     first = output["concepts"][0]
     # the listed keys are what Dream Machine's concepts field accepts
-    made = run_node(sb, "dream_machine", {"model": "ray-flash-2", "prompt": "A bridge", "concepts": [first]})
+    made = run_node(
+        sb, "dream_machine", {"model": "ray-flash-2", "prompt": "A bridge", "concepts": [first]}
+    )
     assert made["request"]["concepts"] == [{"key": first}]
 
 
@@ -52,9 +56,15 @@ def test_get_credits_in_cents_and_dollars(sb: Sandbox) -> None:
     assert output["credit_balance_usd"] == pytest.approx(round(balance / 100, 2))
 
 
-def test_download_asset_saves_the_sandbox_video(sb: Sandbox, video: dict[str, Any], tmp_path: Path) -> None:
+def test_download_asset_saves_the_sandbox_video(
+    sb: Sandbox, video: dict[str, Any], tmp_path: Path
+) -> None:
     folder = tmp_path / "clips"
-    output = run_node(sb, "download_asset", {"url": video["assets"]["video"], "directory": str(folder), "filename": "ball"})
+    output = run_node(
+        sb,
+        "download_asset",
+        {"url": video["assets"]["video"], "directory": str(folder), "filename": "ball"},
+    )
     path = Path(output["path"])
     assert path == folder / "ball.mp4"
     data = path.read_bytes()
@@ -68,17 +78,21 @@ def test_download_asset_saves_the_sandbox_video(sb: Sandbox, video: dict[str, An
 def test_download_asset_refuses_a_cap_below_one_mb_before_downloading(
     sb: Sandbox, video: dict[str, Any], tmp_path: Path
 ) -> None:
-    # the cap itself (streaming, no partial file) is download.py's, tested in tests/unit/test_download.py
+    # the cap itself (streamed, no partial file) is tested in tests/unit/test_download.py
     with pytest.raises(DreamError) as caught:
-        run_node(sb, "download_asset", {"url": video["assets"]["video"], "directory": str(tmp_path), "max_mb": 0})
+        run_node(
+            sb,
+            "download_asset",
+            {"url": video["assets"]["video"], "directory": str(tmp_path), "max_mb": 0},
+        )
     assert caught.value.code == "invalid_input" and caught.value.field == "max_mb"
     assert list(tmp_path.iterdir()) == []
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    bodies: list[dict[str, Any]] = []
+    bodies: ClassVar[list[dict[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length", "0"))
         type(self).bodies.append(json.loads(self.rfile.read(length)))
         self.send_response(200)
@@ -105,11 +119,16 @@ def test_generation_updated_turns_a_recorded_callback_into_get_generation_output
 ) -> None:
     url, bodies = receiver
     made = run_node(
-        sb, "generate_image", {"model": "photon-flash-1", "prompt": "A green circle", "callback_url": url}, wait="poll"
+        sb,
+        "generate_image",
+        {"model": "photon-flash-1", "prompt": "A green circle", "callback_url": url},
+        wait="poll",
     )
     deadline = time.monotonic() + 5
     while not any(b.get("state") == "completed" for b in bodies):
-        assert time.monotonic() < deadline, f"no completed callback; got {[b.get('state') for b in bodies]}"
+        assert time.monotonic() < deadline, (
+            f"no completed callback; got {[b.get('state') for b in bodies]}"
+        )
         time.sleep(0.02)
     completed = next(b for b in bodies if b.get("state") == "completed")
     triggered = run_node(sb, "generation_updated", {"payload": completed})
@@ -131,7 +150,9 @@ def test_generation_updated_from_a_stored_video(sb: Sandbox, video: dict[str, An
     "payload",
     [{"hello": "world"}, {"id": "x", "state": "sleeping"}, {"request_id": "r", "status": "WEIRD"}],
 )
-def test_generation_updated_refuses_a_malformed_payload(sb: Sandbox, payload: dict[str, Any]) -> None:
+def test_generation_updated_refuses_a_malformed_payload(
+    sb: Sandbox, payload: dict[str, Any]
+) -> None:
     with pytest.raises(DreamError) as caught:
         run_node(sb, "generation_updated", {"payload": payload})
     assert caught.value.code == "invalid_input"
