@@ -317,4 +317,118 @@ SCENARIOS: dict[str, dict[str, dict[str, Any]]] = {
             ]
         },
     },
+    "generate_image": {
+        "text_to_image": {
+            "steps": [
+                {
+                    "node": "generate_image",
+                    "params": {"model": "Photon Flash 1", "prompt": "A lighthouse at dusk, oil painting", "aspect_ratio": "1:1", "format": "png"},
+                    "wait": "poll",
+                    "expect": {"state": "completed", "generation_type": "image", "model": "photon-flash-1"},
+                }
+            ]
+        },
+        "with_image_reference": {
+            "steps": [
+                _IMAGE,
+                {
+                    "node": "generate_image",
+                    "params": {
+                        "model": "photon-1",
+                        "prompt": "The same forest at night",
+                        "image_refs": [{"url": "{{steps[0].assets.image}}", "weight": 0.8}],
+                    },
+                    "wait": "poll",
+                    "expect": {"state": "completed", "generation_type": "image"},
+                },
+            ]
+        },
+    },
+    "upscale_video": {
+        "to_1080p": {
+            "steps": [
+                _video(PROMPT),
+                {
+                    "node": "upscale_video",
+                    "params": {"generation_id": "{{steps[0].id}}", "resolution": "1080p"},
+                    "wait": "poll",
+                    "expect": {"state": "completed"},
+                },
+            ]
+        },
+    },
+    "add_audio": {
+        "wind_and_birds": {
+            "steps": [
+                _video(PROMPT),
+                {
+                    "node": "add_audio",
+                    "params": {"generation_id": "{{steps[0].id}}", "prompt": "Soft wind and distant birdsong", "negative_prompt": "music"},
+                    "wait": "poll",
+                    "expect": {"state": "completed"},
+                },
+            ]
+        },
+    },
+    "modify_video": {
+        "flex": {
+            "steps": [
+                _video(PROMPT),
+                {
+                    "node": "modify_video",
+                    "params": {
+                        "video_url": "{{steps[0].assets.video}}",
+                        "mode": "flex_1",
+                        "model": "ray-flash-2",
+                        "prompt": "Turn it into a watercolor painting",
+                    },
+                    "wait": "poll",
+                    "expect": {"state": "completed"},
+                },
+            ]
+        },
+    },
+    "reframe_video": {
+        "to_portrait": {
+            "steps": [
+                _video(PROMPT),
+                {
+                    "node": "reframe_video",
+                    "params": {"media_url": "{{steps[0].assets.video}}", "aspect_ratio": "9:16", "model": "ray-flash-2", "prompt": "More snow above"},
+                    "wait": "poll",
+                    "expect": {"state": "completed"},
+                },
+            ]
+        },
+    },
+    "reframe_image": {
+        "to_portrait": {
+            "steps": [
+                _IMAGE,
+                {
+                    "node": "reframe_image",
+                    "params": {"media_url": "{{steps[0].assets.image}}", "aspect_ratio": "9:16", "model": "photon-flash-1"},
+                    "wait": "poll",
+                    "expect": {"state": "completed", "generation_type": "image"},
+                },
+            ]
+        },
+    },
+    "list_concepts": {
+        "all": {"steps": [{"node": "list_concepts", "params": {}}]},
+    },
+    "list_camera_motions": {
+        "all": {"steps": [{"node": "list_camera_motions", "params": {}}]},
+    },
+    "get_credits": {
+        "fresh_account": {
+            "steps": [
+                {
+                    "node": "get_credits",
+                    "params": {},
+                    "expect": {"credit_balance_cents": 100000.0, "credit_balance_usd": 1000.0},
+                }
+            ]
+        },
+    },
 }

@@ -175,6 +175,9 @@ def _assert_user_output(result: cassettes.StepResult) -> None:
         if step.get("wait", "none") != "none":
             assert output["state"] == "completed"
             assert str(output["assets"][spec["family"]]).startswith("http")
+    if spec["kind"] == "list":
+        lists = [v for v in output.values() if isinstance(v, list)]
+        assert lists and all(lists), f"{step['node']}: expected a non-empty list, got {output}"
     if step.get("download"):
         path = Path(output["files"][spec.get("family", "video")])
         assert path.read_bytes()[4:8] == b"ftyp" if path.suffix == ".mp4" else path.stat().st_size > 0
