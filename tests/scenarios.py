@@ -322,9 +322,18 @@ SCENARIOS: dict[str, dict[str, dict[str, Any]]] = {
             "steps": [
                 {
                     "node": "generate_image",
-                    "params": {"model": "Photon Flash 1", "prompt": "A lighthouse at dusk, oil painting", "aspect_ratio": "1:1", "format": "png"},
+                    "params": {
+                        "model": "Photon Flash 1",
+                        "prompt": "A lighthouse at dusk, oil painting",
+                        "aspect_ratio": "1:1",
+                        "format": "png",
+                    },
                     "wait": "poll",
-                    "expect": {"state": "completed", "generation_type": "image", "model": "photon-flash-1"},
+                    "expect": {
+                        "state": "completed",
+                        "generation_type": "image",
+                        "model": "photon-flash-1",
+                    },
                 }
             ]
         },
@@ -363,7 +372,11 @@ SCENARIOS: dict[str, dict[str, dict[str, Any]]] = {
                 _video(PROMPT),
                 {
                     "node": "add_audio",
-                    "params": {"generation_id": "{{steps[0].id}}", "prompt": "Soft wind and distant birdsong", "negative_prompt": "music"},
+                    "params": {
+                        "generation_id": "{{steps[0].id}}",
+                        "prompt": "Soft wind and distant birdsong",
+                        "negative_prompt": "music",
+                    },
                     "wait": "poll",
                     "expect": {"state": "completed"},
                 },
@@ -394,7 +407,12 @@ SCENARIOS: dict[str, dict[str, dict[str, Any]]] = {
                 _video(PROMPT),
                 {
                     "node": "reframe_video",
-                    "params": {"media_url": "{{steps[0].assets.video}}", "aspect_ratio": "9:16", "model": "ray-flash-2", "prompt": "More snow above"},
+                    "params": {
+                        "media_url": "{{steps[0].assets.video}}",
+                        "aspect_ratio": "9:16",
+                        "model": "ray-flash-2",
+                        "prompt": "More snow above",
+                    },
                     "wait": "poll",
                     "expect": {"state": "completed"},
                 },
@@ -407,7 +425,11 @@ SCENARIOS: dict[str, dict[str, dict[str, Any]]] = {
                 _IMAGE,
                 {
                     "node": "reframe_image",
-                    "params": {"media_url": "{{steps[0].assets.image}}", "aspect_ratio": "9:16", "model": "photon-flash-1"},
+                    "params": {
+                        "media_url": "{{steps[0].assets.image}}",
+                        "aspect_ratio": "9:16",
+                        "model": "photon-flash-1",
+                    },
                     "wait": "poll",
                     "expect": {"state": "completed", "generation_type": "image"},
                 },

@@ -6,12 +6,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import cassettes
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
+
+import cassettes
 
 FILES = sorted(cassettes.CASSETTES.rglob("*.yaml"))
-# A long base64/hex/token-ish value right after a key-ish name (in JSON, YAML, query or header form).
+# A long base64/hex/token-ish value right after a key-ish name (JSON, YAML, query or header).
 KEYISH_ASSIGNMENT = re.compile(
     r"""(?ix)
     (api[_-]?key|apikey|secret|token|password|subscription[_-]?key|access[_-]?key|auth)
@@ -54,7 +55,11 @@ def test_secret_headers_are_filtered(path: Path) -> None:
         for part in ("request", "response"):
             for name, values in interaction[part].get("headers", {}).items():
                 if name.lower() in cassettes.SECRET_HEADERS:
-                    assert values in ([cassettes.FILTERED], cassettes.FILTERED), (part, name, values)
+                    assert values in ([cassettes.FILTERED], cassettes.FILTERED), (
+                        part,
+                        name,
+                        values,
+                    )
                     seen_auth = True
     # Every cassette has API requests, which carry a credential header (filtered).
     assert seen_auth
