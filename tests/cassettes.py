@@ -7,6 +7,7 @@ never open a socket (``record_mode="none"`` unless ``DREAMNODES_RECORD=1``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import vcr
 from vcr.cassette import Cassette
@@ -59,15 +60,14 @@ def scrub_request(request: Any) -> Any:
     """Drop secrets vcrpy's filter_headers does not see: keys in the body or the query."""
     body = request.body
     if isinstance(body, bytes):
-        request.body = _scrub_text(body.decode("utf-8", "replace")).encode()
+        with contextlib.suppress(UnicodeDecodeError):  # a binary upload: no text key to find
+            request.body = _scrub_text(body.decode("utf-8")).encode()
     elif isinstance(body, str):
         request.body = _scrub_text(body)
     parts = urlsplit(request.uri)
-    if parts.query:
-        query = "&".join(
-            f"{k}={FILTERED if _SECRET_QUERY.match(k) else v}"
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        )
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if any(_SECRET_QUERY.match(k) for k, _ in pairs):  # leave other URIs byte for byte
+        query = urlencode([(k, FILTERED if _SECRET_QUERY.match(k) else v) for k, v in pairs])
         request.uri = parts._replace(query=query).geturl()
     return request
 
