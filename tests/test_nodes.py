@@ -113,9 +113,11 @@ def test_dynamic_path_segments_are_declared_inputs_that_cannot_carry_a_slash(nod
         assert "pattern" in field, f"{name}: a path segment needs a pattern"
         for bad in ("a/b", "../credits", "x/../../y", ""):
             assert not re.search(field["pattern"], bad), f"{name}: pattern accepts {bad!r}"
+        # A valid call with a path-like id is refused on that field, before anything is sent.
+        example = {**schema["examples"][0], name: "../credits"}
         with pytest.raises(DreamError) as caught:
-            prepare(node_id, {name: "../credits"}, provider=provider)
-        assert caught.value.code == "invalid_input"
+            prepare(node_id, example, provider=provider)
+        assert (caught.value.code, caught.value.field) == ("invalid_input", name)
 
 
 # -- cassettes ------------------------------------------------------------------------------------
