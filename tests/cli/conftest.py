@@ -11,9 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import Field
-
-import dreamnodes.retry
 from dreamnodes.localserver import DROP, Drop, Request, Response, ThreadedServer, json_response
 
 KEY = "secret-key-123456789"
@@ -91,13 +88,3 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A known API key and a run log in tmp_path (never the user's)."""
     monkeypatch.setenv("LUMA_API_KEY", KEY)
     monkeypatch.setenv("DREAMNODES_STORE", str(tmp_path / "runs.sqlite3"))
-
-
-class _QuickPolicy(dreamnodes.retry.RetryPolicy):
-    first_delay: float = Field(default=0.001, ge=0, le=60)
-
-
-@pytest.fixture
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Test-only: the CLI's retry policy starts at 1 ms instead of 1 s (attempt counts unchanged)."""
-    monkeypatch.setattr(dreamnodes.retry, "RetryPolicy", _QuickPolicy)
