@@ -6,6 +6,7 @@ request declarations are compiled once, so running a node does no parsing.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -86,8 +87,9 @@ class Node:
     @cached_property
     def fast_validator(self) -> Any:
         """A compiled validator for the happy path (the readable error comes from jsonschema)."""
+        # fastjsonschema rewrites $refs in place: give it a copy of its own.
         return fastjsonschema.compile(
-            dict(self.input_schema),
+            copy.deepcopy(dict(self.input_schema)),
             handlers={"https": self.package.schema_by_uri},
             use_default=False,
         )
