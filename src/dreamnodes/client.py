@@ -9,20 +9,20 @@ import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, cast
-
-import backoff
-import httpx
+from typing import TYPE_CHECKING, Any, cast
 
 from dreamnodes.created import claim
 from dreamnodes.errors import Attempt, DreamError, ErrorCode
-from dreamnodes.retry import RetryPolicy, retry_after_seconds, retry_delays
+
+if TYPE_CHECKING:
+    import httpx
+
+    from dreamnodes.retry import RetryPolicy
+
+# httpx, backoff and pydantic (via retry) load with the first ApiClient, not with this module:
+# ApiRequest is imported by everything that maps requests, `dreamnodes nodes` included.
 
 RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-# Failures before the request left this machine: the service cannot have accepted it.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
-# Failures that no retry can mend (a bad URL, a request h11 refuses to write).
-_HOPELESS = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 _CODES: dict[int, tuple[ErrorCode, str]] = {
     400: ("invalid_input", "the service refused the request"),
     422: ("invalid_input", "the service refused the request"),
@@ -32,7 +32,14 @@ _CODES: dict[int, tuple[ErrorCode, str]] = {
     404: ("not_found", "not found"),
     429: ("rate_limited", "rate limited"),
 }
-DEFAULT_POLICY = RetryPolicy()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DEFAULT_POLICY":  # kept for importers; built on first use
+        from dreamnodes.retry import RetryPolicy
+
+        return RetryPolicy()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,8 @@ class _Send:
 def _deferred(policy: RetryPolicy) -> Generator[float, Any, None]:
     # backoff sleeps with asyncio.sleep; the client sleeps with its own (injectable) sleep, so
     # backoff gets 0 and the policy's delay rides on the failure to the on_backoff handler.
+    from dreamnodes.retry import retry_delays
+
     delays = retry_delays(policy)
     delays.send(None)
     failure = yield  # type: ignore[misc]
@@ -100,18 +109,25 @@ class ApiClient:
         *,
         base_url: str,
         auth_headers: Mapping[str, str],
-        policy: RetryPolicy = DEFAULT_POLICY,
+        policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
         find_created: FindCreated | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         http: httpx.AsyncClient | None = None,
         on_rate_limited: OnRateLimited | None = None,
     ) -> None:
+        import backoff
+        import httpx
+
+        from dreamnodes.retry import RetryPolicy
+
+        if policy is None:
+            policy = RetryPolicy()
         self.base_url = base_url
         self.on_rate_limited = on_rate_limited
         self.policy = policy
-        self.sleep = sleep
+        self.sleep = asyncio.sleep if sleep is None else sleep
         self.attempts: list[Attempt] = []  # every attempt of the last send()
         self._find_created = find_created
         self._secrets = _secrets_of(auth_headers)
@@ -224,6 +240,8 @@ class ApiClient:
         return ApiResponse(status=201, json=dict(found), headers={})
 
     async def _exchange(self, request: ApiRequest, attempts: list[Attempt]) -> ApiResponse:
+        import httpx
+
         number = len(attempts) + 1
         headers = request.headers
         if self._auth is not None:
@@ -244,12 +262,12 @@ class ApiClient:
             seconds = time.perf_counter() - began
             what = self._scrub(f"{type(exc).__name__}: {exc}".rstrip(": "))
             attempts.append(Attempt(number, None, seconds, what))
-            lost = not isinstance(exc, _NOT_SENT)
+            lost = not isinstance(exc, _not_sent())
             if isinstance(exc, httpx.TimeoutException):
                 error = DreamError("timeout", f"the request timed out ({what})", retryable=True)
                 raise _Retryable(error, None, lost) from None
             error = DreamError("network_error", f"the connection failed ({what})", retryable=True)
-            if isinstance(exc, _HOPELESS):
+            if isinstance(exc, _hopeless()):
                 error.retryable = False
                 raise error from None
             raise _Retryable(error, None, lost) from None
@@ -276,6 +294,8 @@ class ApiClient:
         error = DreamError(code, f"{label} ({status}): {detail}", field=field, status=status)
         if status in RETRIED_STATUSES:
             error.retryable = True
+            from dreamnodes.retry import retry_after_seconds
+
             retry_after = retry_after_seconds(answer.headers)
             if status == 429 and self.on_rate_limited is not None:
                 self.on_rate_limited(request, retry_after)
@@ -283,6 +303,8 @@ class ApiClient:
         raise error
 
     async def _direct(self, request: ApiRequest) -> httpx.Response:
+        import httpx
+
         """The request straight to our own client's transport, read in full.
 
         What `AsyncClient.request` would send (the client's headers, timeout, base URL), without
@@ -330,6 +352,20 @@ class ApiClient:
 
 
 _BROKEN = object()
+
+
+def _not_sent() -> tuple[type[Exception], ...]:
+    """Failures before the request left this machine: the service cannot have accepted it."""
+    import httpx
+
+    return (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+
+
+def _hopeless() -> tuple[type[Exception], ...]:
+    """Failures that no retry can mend (a bad URL, a request h11 refuses to write)."""
+    import httpx
+
+    return (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 
 
 def _secrets_of(auth_headers: Mapping[str, str]) -> tuple[str, ...]:
