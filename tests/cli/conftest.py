@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from dreamnodes.localserver import DROP, Drop, Request, Response, ThreadedServer, json_response
 
 KEY = "secret-key-123456789"

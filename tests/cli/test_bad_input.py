@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from dreamnodes.cli import main
+
 from .conftest import GEN_ID, CountingServer, created
 
 GOOD_ID = GEN_ID
@@ -15,17 +16,50 @@ GOOD_ID = GEN_ID
 CASES: list[tuple[str, dict[str, object], dict[str, object] | None, str]] = [
     # dream_machine
     ("dream_machine", {"model": "Ray 9", "prompt": "a fox"}, None, "model"),
-    ("dream_machine", {"model": "ray-2", "prompt": "a fox", "aspect_ratio": "5:1"}, None, "aspect_ratio"),
+    (
+        "dream_machine",
+        {"model": "ray-2", "prompt": "a fox", "aspect_ratio": "5:1"},
+        None,
+        "aspect_ratio",
+    ),
     ("dream_machine", {"model": "ray-2", "prompt": 42}, None, "prompt"),
     ("dream_machine", {"model": "ray-2", "prompt": "a fox", "loop": "perhaps"}, None, "loop"),
-    ("dream_machine", {"model": "ray-2", "prompt": "a fox", "start_image_url": "not a url"}, None, "start_image_url"),
-    ("dream_machine", {"model": "ray-2", "prompt": "a fox", "start_image_url": "ftp://x.example/a.jpg"}, None,
-     "start_image_url"),
+    (
+        "dream_machine",
+        {"model": "ray-2", "prompt": "a fox", "start_image_url": "not a url"},
+        None,
+        "start_image_url",
+    ),
+    (
+        "dream_machine",
+        {"model": "ray-2", "prompt": "a fox", "start_image_url": "ftp://x.example/a.jpg"},
+        None,
+        "start_image_url",
+    ),
     ("dream_machine", {"model": "Ray 2 (best)"}, None, "prompt"),  # nothing to generate from
-    ("dream_machine", {"model": "ray-2", "prompt": "{{trigger.prompt}}"}, {"trigger": {}}, "prompt"),  # missing path
-    ("dream_machine", {"model": "ray-2", "prompt": "{{trigger.prompt"}, {"trigger": {"prompt": "x"}}, "prompt"),
-    ("dream_machine", {"model": "ray-2", "prompt": "a fox", "loop": "Yes", "end_image_url": "https://x.example/e.jpg"},
-     None, "loop"),
+    (
+        "dream_machine",
+        {"model": "ray-2", "prompt": "{{trigger.prompt}}"},
+        {"trigger": {}},
+        "prompt",
+    ),  # missing path
+    (
+        "dream_machine",
+        {"model": "ray-2", "prompt": "{{trigger.prompt"},
+        {"trigger": {"prompt": "x"}},
+        "prompt",
+    ),
+    (
+        "dream_machine",
+        {
+            "model": "ray-2",
+            "prompt": "a fox",
+            "loop": "Yes",
+            "end_image_url": "https://x.example/e.jpg",
+        },
+        None,
+        "loop",
+    ),
     ("dream_machine", {"prompt": "a fox", "model": "Ray 1.6", "duration": "9s"}, None, "duration"),
     ("dream_machine", {"model": "ray-2", "prompt": "a fox", "colour": "red"}, None, "colour"),
     # get_generation
@@ -47,22 +81,66 @@ CASES: list[tuple[str, dict[str, object], dict[str, object] | None, str]] = [
     ("delete_generation", {"generation_id": "{{ }}"}, {}, "generation_id"),
     # extend_video
     ("extend_video", {"model": "ray-2", "prompt": "more"}, None, "generation_id"),
-    ("extend_video", {"model": "ray-2", "generation_id": "a/b", "prompt": "more"}, None, "generation_id"),
-    ("extend_video", {"model": "ray-2", "generation_id": GOOD_ID, "direction": "sideways"}, None, "direction"),
-    ("extend_video", {"model": "ray-2", "generation_id": GOOD_ID, "image_url": "https//x"}, None, "image_url"),
-    ("extend_video", {"model": "ray-2", "generation_id": GOOD_ID, "to_generation_id": GOOD_ID,
-                      "image_url": "https://x.example/a.jpg"}, None, "image_url"),
-    ("extend_video", {"model": "ray-2", "generation_id": GOOD_ID, "to_generation_id": GOOD_ID,
-                      "direction": "backward"}, None, "direction"),
-    ("extend_video", {"model": "ray-2", "generation_id": GOOD_ID, "direction": "backward", "loop": "Yes"}, None,
-     "loop"),
-    ("extend_video", {"model": "ray-2", "generation_id": GOOD_ID, "to_generation_id": "../x"}, None,
-     "to_generation_id"),
+    (
+        "extend_video",
+        {"model": "ray-2", "generation_id": "a/b", "prompt": "more"},
+        None,
+        "generation_id",
+    ),
+    (
+        "extend_video",
+        {"model": "ray-2", "generation_id": GOOD_ID, "direction": "sideways"},
+        None,
+        "direction",
+    ),
+    (
+        "extend_video",
+        {"model": "ray-2", "generation_id": GOOD_ID, "image_url": "https//x"},
+        None,
+        "image_url",
+    ),
+    (
+        "extend_video",
+        {
+            "model": "ray-2",
+            "generation_id": GOOD_ID,
+            "to_generation_id": GOOD_ID,
+            "image_url": "https://x.example/a.jpg",
+        },
+        None,
+        "image_url",
+    ),
+    (
+        "extend_video",
+        {
+            "model": "ray-2",
+            "generation_id": GOOD_ID,
+            "to_generation_id": GOOD_ID,
+            "direction": "backward",
+        },
+        None,
+        "direction",
+    ),
+    (
+        "extend_video",
+        {"model": "ray-2", "generation_id": GOOD_ID, "direction": "backward", "loop": "Yes"},
+        None,
+        "loop",
+    ),
+    (
+        "extend_video",
+        {"model": "ray-2", "generation_id": GOOD_ID, "to_generation_id": "../x"},
+        None,
+        "to_generation_id",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("node", "params", "context", "field"), CASES,
-                         ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("node", "params", "context", "field"),
+    CASES,
+    ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(CASES)],
+)
 @pytest.mark.usefixtures("env")
 def test_bad_input_exits_2_and_sends_nothing(
     node: str,
@@ -92,22 +170,34 @@ def test_bad_input_exits_2_and_sends_nothing(
 
 
 @pytest.mark.usefixtures("env")
-@pytest.mark.parametrize("argv", [
-    ["--params", "{not json"],
-    ["--params", "[1, 2]"],
-    ["--context", "[1]"],
-    ["--context", '"text"'],
-    ["--set", "novalue"],
-    ["--max-attempts", "0"],
-    ["--max-attempts", "6"],
-    ["--wait", "forever"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--params", "{not json"],
+        ["--params", "[1, 2]"],
+        ["--context", "[1]"],
+        ["--context", '"text"'],
+        ["--set", "novalue"],
+        ["--max-attempts", "0"],
+        ["--max-attempts", "6"],
+        ["--wait", "forever"],
+    ],
+)
 def test_bad_arguments_exit_2_and_send_nothing(
     argv: list[str], serve: Callable[..., CountingServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
     server = serve(created)
-    code = main(["run", "get_generation", "--base-url", server.url, "--set",
-                 f"generation_id={GEN_ID}", *argv])
+    code = main(
+        [
+            "run",
+            "get_generation",
+            "--base-url",
+            server.url,
+            "--set",
+            f"generation_id={GEN_ID}",
+            *argv,
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 2, captured
     assert "error" in json.loads(captured.out)
@@ -121,8 +211,21 @@ def test_max_attempts_out_of_range_names_it(
     value: str, serve: Callable[..., CountingServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
     server = serve(created)
-    assert main(["run", "get_generation", "--base-url", server.url, "--params",
-                 json.dumps({"generation_id": GEN_ID}), "--max-attempts", value]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "get_generation",
+                "--base-url",
+                server.url,
+                "--params",
+                json.dumps({"generation_id": GEN_ID}),
+                "--max-attempts",
+                value,
+            ]
+        )
+        == 2
+    )
     captured = capsys.readouterr()
     error = json.loads(captured.out)["error"]
     assert error["field"] == "max_attempts"
@@ -136,8 +239,19 @@ def test_good_input_does_reach_the_server(
 ) -> None:
     """The counting server does count: the same command with a good id sends one request."""
     server = serve(created)
-    assert main(["run", "get_generation", "--base-url", server.url, "--params",
-                 json.dumps({"generation_id": GEN_ID})]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "get_generation",
+                "--base-url",
+                server.url,
+                "--params",
+                json.dumps({"generation_id": GEN_ID}),
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["id"] == GEN_ID
     assert server.count == 1
     assert server.requests[0].path.endswith(f"/generations/{GEN_ID}")

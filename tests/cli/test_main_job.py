@@ -37,8 +37,21 @@ def check_video(output: dict[str, object], folder: Path) -> None:
 
 def test_main_job_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "videos"
-    code = main(["run", "dream_machine", "--sandbox", "--wait", "--download", str(folder),
-                 "--params", PARAMS, "--context", CONTEXT, "--no-store"])
+    code = main(
+        [
+            "run",
+            "dream_machine",
+            "--sandbox",
+            "--wait",
+            "--download",
+            str(folder),
+            "--params",
+            PARAMS,
+            "--context",
+            CONTEXT,
+            "--no-store",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured
     check_video(json.loads(captured.out), folder)
@@ -51,9 +64,23 @@ def test_main_job_through_the_console_script(tmp_path: Path) -> None:
     env = {**os.environ, "DREAMNODES_STORE": str(tmp_path / "runs.sqlite3")}
     env.pop("LUMA_API_KEY", None)  # --sandbox needs none
     done = subprocess.run(
-        [str(script), "run", "dream_machine", "--sandbox", "--wait", "--download", str(folder),
-         "--params", PARAMS, "--context", CONTEXT],
-        capture_output=True, text=True, timeout=120, env=env,
+        [
+            str(script),
+            "run",
+            "dream_machine",
+            "--sandbox",
+            "--wait",
+            "--download",
+            str(folder),
+            "--params",
+            PARAMS,
+            "--context",
+            CONTEXT,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     check_video(json.loads(done.stdout), folder)

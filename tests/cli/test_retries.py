@@ -43,7 +43,9 @@ def test_cli_500_makes_exactly_max_attempts_requests(
 @pytest.mark.parametrize("attempts", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("argv", [GET, CREATE], ids=["get", "create"])
 def test_500_attempts_1_to_5(
-    attempts: int, argv: list[str], serve: Callable[..., CountingServer],
+    attempts: int,
+    argv: list[str],
+    serve: Callable[..., CountingServer],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     server = serve(status(500))
@@ -66,13 +68,23 @@ def test_default_is_five_attempts(
 
 
 @pytest.mark.usefixtures("env")
-@pytest.mark.parametrize(("code", "expected"), [
-    (400, "invalid_input"), (401, "auth_failed"), (403, "auth_failed"),
-    (404, "not_found"), (422, "invalid_input"), (402, "insufficient_credits"),
-])
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (400, "invalid_input"),
+        (401, "auth_failed"),
+        (403, "auth_failed"),
+        (404, "not_found"),
+        (422, "invalid_input"),
+        (402, "insufficient_credits"),
+    ],
+)
 @pytest.mark.parametrize("argv", [GET, CREATE], ids=["get", "create"])
 def test_no_retry_on_4xx(
-    code: int, expected: str, argv: list[str], serve: Callable[..., CountingServer],
+    code: int,
+    expected: str,
+    argv: list[str],
+    serve: Callable[..., CountingServer],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     server = serve(status(code))
@@ -119,8 +131,9 @@ def test_runner_policy_knob_gives_exact_counts(serve: Callable[..., CountingServ
     server = serve(status(502))
 
     async def go() -> None:
-        async with Runner(api_key=KEY, base_url=server.url,
-                          retry={"max_attempts": 4, "first_delay": 0.01}) as runner:
+        async with Runner(
+            api_key=KEY, base_url=server.url, retry={"max_attempts": 4, "first_delay": 0.01}
+        ) as runner:
             with pytest.raises(Exception) as caught:
                 await runner.run("get_generation", {"generation_id": GEN_ID})
             assert len(caught.value.attempts) == 4  # type: ignore[attr-defined]
@@ -136,10 +149,14 @@ def test_lost_create_answer_gives_one_generation() -> None:
     with Sandbox(SandboxConfig(port=0, fault_rate_drop_after=1.0, render=False)) as sb:
 
         async def go() -> dict[str, object]:
-            async with Runner(api_key="sandbox-key", base_url=sb.luma_url,
-                              retry={"max_attempts": 5, "first_delay": 0.01}) as runner:
-                return await runner.run("dream_machine", {"model": "ray-2",
-                                                          "prompt": "a lost answer"})
+            async with Runner(
+                api_key="sandbox-key",
+                base_url=sb.luma_url,
+                retry={"max_attempts": 5, "first_delay": 0.01},
+            ) as runner:
+                return await runner.run(
+                    "dream_machine", {"model": "ray-2", "prompt": "a lost answer"}
+                )
 
         output = asyncio.run(go())
         generations = sb.generations()

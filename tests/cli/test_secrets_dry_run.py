@@ -30,8 +30,20 @@ def test_key_never_printed(
         return status(code)(req, n)  # type: ignore[arg-type]
 
     server = serve(answer)
-    main(["run", "dream_machine", "--base-url", server.url, "--max-attempts", "2",
-          "--time-scale", "1000", "--params", json.dumps({"model": "ray-2", "prompt": "a fox"})])
+    main(
+        [
+            "run",
+            "dream_machine",
+            "--base-url",
+            server.url,
+            "--max-attempts",
+            "2",
+            "--time-scale",
+            "1000",
+            "--params",
+            json.dumps({"model": "ray-2", "prompt": "a fox"}),
+        ]
+    )
     captured = capsys.readouterr()
     assert server.count >= 1
     assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"  # it was sent...
@@ -46,9 +58,21 @@ def test_key_never_printed_by_a_real_process(
     server = serve(status(401))
     env = {**os.environ, "LUMA_API_KEY": KEY, "DREAMNODES_STORE": f"{tmp_path}/runs.sqlite3"}
     done = subprocess.run(
-        [sys.executable, "-m", "dreamnodes.cli", "run", "get_generation", "--base-url",
-         server.url, "--set", f"generation_id={GEN_ID}"],
-        capture_output=True, text=True, timeout=60, env=env,
+        [
+            sys.executable,
+            "-m",
+            "dreamnodes.cli",
+            "run",
+            "get_generation",
+            "--base-url",
+            server.url,
+            "--set",
+            f"generation_id={GEN_ID}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert done.returncode == 1
     assert json.loads(done.stdout)["error"]["code"] == "auth_failed"
@@ -61,10 +85,29 @@ def test_dry_run_prints_request_and_estimate_and_sends_nothing(
     serve: Callable[..., CountingServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
     server = serve(created)
-    assert main(["run", "dream_machine", "--dry-run", "--base-url", server.url,
-                 "--params", json.dumps({"model": "Ray 2 (best)", "prompt": "{{t.p}}",
-                                         "loop": "No", "resolution": "1080p"}),
-                 "--context", json.dumps({"t": {"p": "A tiger walking in snow"}})]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "dream_machine",
+                "--dry-run",
+                "--base-url",
+                server.url,
+                "--params",
+                json.dumps(
+                    {
+                        "model": "Ray 2 (best)",
+                        "prompt": "{{t.p}}",
+                        "loop": "No",
+                        "resolution": "1080p",
+                    }
+                ),
+                "--context",
+                json.dumps({"t": {"p": "A tiger walking in snow"}}),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert server.count == 0
     request = out["request"]
@@ -83,7 +126,19 @@ def test_dry_run_with_bad_input_still_exits_2(
     serve: Callable[..., CountingServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
     server = serve(created)
-    assert main(["run", "dream_machine", "--dry-run", "--base-url", server.url,
-                 "--params", json.dumps({"model": "Ray 7", "prompt": "a fox"})]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "dream_machine",
+                "--dry-run",
+                "--base-url",
+                server.url,
+                "--params",
+                json.dumps({"model": "Ray 7", "prompt": "a fox"}),
+            ]
+        )
+        == 2
+    )
     assert json.loads(capsys.readouterr().out)["error"]["field"] == "model"
     assert server.count == 0
