@@ -32,7 +32,7 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         choices=("none", "poll", "callback"),
         help="wait until a created generation ends: poll (the default for --wait) or callback",
     )
-    add("--timeout", type=float, default=900.0, metavar="S", help="how long to wait (default 900)")
+    add("--timeout", type=float, default=None, metavar="S", help="how long to wait (default 900)")
     add("--download", default=None, metavar="DIR", help="save the assets to DIR/<id>.mp4|.jpg|.png")
     add("--max-attempts", type=int, default=5, metavar="N", help="attempts per request, 1 to 5")
     add("--provider", default="luma", choices=("luma", "pixazo"))
@@ -323,8 +323,8 @@ def rerun(record: Any, store_path: str | None = None) -> int:
                 record.node,
                 record.params,
                 record.context,
-                wait=options.get("wait", "none"),
-                timeout=float(options.get("timeout", 900.0)),
+                wait=options.get("wait"),
+                timeout=options.get("timeout"),
                 download_dir=options.get("download_dir"),
             )
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from dreamnodes.batch import ItemResult, Progress, run_each
 from dreamnodes.errors import Attempt, DreamError
-from dreamnodes.run import DEFAULT_TIMEOUT, Runner, describe_request
+from dreamnodes.run import Runner, describe_request
 from dreamnodes.store import RunStore, resume_key
 
 
@@ -18,8 +18,8 @@ async def run_recorded(
     params: Mapping[str, Any],
     context: Mapping[str, Any] | None = None,
     *,
-    wait: str = "none",
-    timeout: float = DEFAULT_TIMEOUT,
+    wait: str | None = None,
+    timeout: float | None = None,
     download_dir: str | None = None,
     index: int | None = None,
 ) -> dict[str, Any]:
@@ -47,7 +47,7 @@ async def run_recorded(
         "options": options,
     }
     try:
-        prepared = await runner.prepare_for(node_id, params, context, wait=wait)
+        prepared = await runner.prepare_for(node_id, params, context, wait=wait, timeout=timeout)
     except DreamError as error:
         run_id = store.start(**record)
         store.finish(run_id, error=error.to_dict())
@@ -66,8 +66,6 @@ async def run_recorded(
     try:
         output = await runner.execute(
             prepared,
-            wait=wait,
-            timeout=timeout,
             download_dir=download_dir,
             existing_id=existing,
             on_created=lambda generation_id: store.set_generation(run_id, generation_id),
@@ -90,8 +88,8 @@ async def run_items(
     items: Sequence[Any],
     context: Mapping[str, Any] | None = None,
     *,
-    wait: str = "none",
-    timeout: float = DEFAULT_TIMEOUT,
+    wait: str | None = None,
+    timeout: float | None = None,
     download_dir: str | None = None,
     concurrency: int = 16,
     stop_on_error: bool = False,

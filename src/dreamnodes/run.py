@@ -10,7 +10,7 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import httpx
@@ -44,6 +44,8 @@ class Prepared:
     params: dict[str, Any]
     request: ApiRequest | None
     callback: Any = None  # a webhook Registration when waiting for callbacks
+    wait: str = "none"  # a create node's own Wait and Timeout fields (run options, not sent)
+    timeout: float = DEFAULT_TIMEOUT
 
 
 def prepare(
@@ -68,6 +70,10 @@ def prepare(
     _check_rules(values, node.rules)
     if node.kind in ("local", "trigger"):
         return Prepared(node, Provider(provider, {}, None), values, None)
+    run_wait, run_timeout = "none", DEFAULT_TIMEOUT
+    if node.kind == "create":
+        run_wait = str(values.pop("wait", run_wait))
+        run_timeout = float(values.pop("timeout", run_timeout))
     chosen = node.provider(provider)
     _check_rules(values, chosen.spec.get("rules", ()))
     for name in values:
@@ -78,7 +84,9 @@ def prepare(
                 field=name,
             )
     assert chosen.plan is not None
-    return Prepared(node, chosen, values, chosen.plan.build(values))
+    return Prepared(
+        node, chosen, values, chosen.plan.build(values), wait=run_wait, timeout=run_timeout
+    )
 
 
 def _check_rules(values: Mapping[str, Any], rules: Any) -> None:
@@ -265,16 +273,26 @@ class Runner:
         params: Mapping[str, Any],
         context: Mapping[str, Any] | None = None,
         *,
-        wait: str = "none",
+        wait: str | None = None,
+        timeout: float | None = None,
     ) -> Prepared:
-        """`prepare`, plus a callback URL of our own receiver when waiting for callbacks."""
-        if wait not in WAIT_MODES:
+        """`prepare`, plus a callback URL of our own receiver when waiting for callbacks.
+
+        ``wait`` and ``timeout``, when given, override the node's own Wait and Timeout fields.
+        """
+        if wait is not None and wait not in WAIT_MODES:
             raise DreamError(
                 "invalid_input",
                 f"wait: {wait!r} is not one of {', '.join(WAIT_MODES)}",
                 field="wait",
             )
         prepared = self.prepare(node_id, params, context)
+        prepared = replace(
+            prepared,
+            wait=prepared.wait if wait is None else wait,
+            timeout=prepared.timeout if timeout is None else timeout,
+        )
+        wait = prepared.wait
         if wait != "callback" or prepared.node.kind != "create" or prepared.provider.plan is None:
             return prepared
         if "callback_url" in prepared.params:
@@ -285,12 +303,8 @@ class Runner:
             )
         registration = (await self.callbacks()).register()
         values = {**prepared.params, "callback_url": registration.url}
-        return Prepared(
-            prepared.node,
-            prepared.provider,
-            values,
-            prepared.provider.plan.build(values),
-            registration,
+        return replace(
+            prepared, params=values, request=prepared.provider.plan.build(values), callback=registration
         )
 
     async def run(
@@ -299,20 +313,23 @@ class Runner:
         params: Mapping[str, Any],
         context: Mapping[str, Any] | None = None,
         *,
-        wait: str = "none",
-        timeout: float = DEFAULT_TIMEOUT,
+        wait: str | None = None,
+        timeout: float | None = None,
         download_dir: str | None = None,
     ) -> dict[str, Any]:
-        """Run one node and return its output; raises DreamError."""
-        prepared = await self.prepare_for(node_id, params, context, wait=wait)
-        return await self.execute(prepared, wait=wait, timeout=timeout, download_dir=download_dir)
+        """Run one node and return its output; raises DreamError.
+
+        ``wait`` ("none", "poll", "callback") and ``timeout`` override the node's own fields.
+        """
+        prepared = await self.prepare_for(node_id, params, context, wait=wait, timeout=timeout)
+        return await self.execute(prepared, download_dir=download_dir)
 
     async def execute(
         self,
         prepared: Prepared,
         *,
-        wait: str = "none",
-        timeout: float = DEFAULT_TIMEOUT,
+        wait: str | None = None,
+        timeout: float | None = None,
         download_dir: str | None = None,
         on_created: Callable[[str], None] | None = None,
         existing_id: str | None = None,
@@ -324,6 +341,8 @@ class Runner:
         """
         from dreamnodes import local  # local nodes need no client
 
+        wait = prepared.wait if wait is None else wait
+        timeout = prepared.timeout if timeout is None else timeout
         node = prepared.node
         if prepared.request is None:
             return await local.run_local(self, prepared, download_dir=download_dir)
@@ -455,8 +474,8 @@ async def run_node(
     base_url: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     retry: RetryPolicy | Mapping[str, Any] | None = None,
-    wait: str = "none",
-    timeout: float = DEFAULT_TIMEOUT,
+    wait: str | None = None,
+    timeout: float | None = None,
     download_dir: str | None = None,
 ) -> dict[str, Any]:
     """Run one node once: the Python API for hosts (see also Runner for loops)."""

@@ -160,13 +160,15 @@ def test_with_defaults_fills_absent_top_level_fields_only() -> None:
         "aspect_ratio": "16:9",
         "resolution": "720p",
         "loop": False,
+        "wait": "none",
+        "timeout": 900,
     }
     assert with_defaults({"name": "x"}, LISTING, REGISTRY) == {"name": "x", "limit": 10}
 
 
 def test_option_labels_lists_values_and_titles_in_order() -> None:
     labels = option_labels(DREAM, REGISTRY)
-    assert sorted(labels) == ["aspect_ratio", "duration", "loop", "model", "resolution"]
+    assert sorted(labels) == ["aspect_ratio", "duration", "loop", "model", "resolution", "wait"]
     assert labels["model"] == [
         ("ray-2", "Ray 2 (best)"),
         ("ray-flash-2", "Ray 2 Flash"),
@@ -232,7 +234,7 @@ def test_the_schema_examples_are_valid() -> None:
             {"colour": "red"},
             "colour",
             "colour: unknown field; this node takes: model, prompt, aspect_ratio, duration,"
-            " resolution, loop, start_image_url, end_image_url, concepts, callback_url",
+            " resolution, loop, start_image_url, end_image_url, concepts, callback_url, wait, timeout",
         ),
     ],
 )

@@ -144,3 +144,27 @@ def test_pixazo_dry_run_shows_its_own_request_and_price() -> None:
     }
     assert out["estimate_usd"] == pytest.approx(0.36)
     assert json.dumps(out)  # what --dry-run prints is plain JSON
+
+
+def test_the_nodes_own_wait_field_makes_it_wait_and_is_not_sent() -> None:
+    fake = FakeLuma(["dreaming", "completed"])
+
+    async def go() -> dict[str, Any]:
+        async with Runner(
+            api_key="k", base_url=BASE, transport=httpx.MockTransport(fake), sleep=no_sleep
+        ) as runner:
+            params = {"model": "ray-2", "prompt": "A tiger", "wait": "Poll until done"}
+            assert runner.prepare("dream_machine", params).request.json == {  # type: ignore[union-attr]
+                "generation_type": "video",
+                "model": "ray-2",
+                "prompt": "A tiger",
+            }
+            return await runner.run("dream_machine", params)
+
+    assert asyncio.run(go())["state"] == "completed"
+
+
+def test_an_explicit_wait_overrides_the_field() -> None:
+    fake = FakeLuma(["completed"])
+    out = run(fake, wait="none")
+    assert out["state"] == "queued"
