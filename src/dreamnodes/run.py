@@ -304,7 +304,10 @@ class Runner:
         registration = (await self.callbacks()).register()
         values = {**prepared.params, "callback_url": registration.url}
         return replace(
-            prepared, params=values, request=prepared.provider.plan.build(values), callback=registration
+            prepared,
+            params=values,
+            request=prepared.provider.plan.build(values),
+            callback=registration,
         )
 
     async def run(

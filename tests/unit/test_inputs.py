@@ -234,7 +234,8 @@ def test_the_schema_examples_are_valid() -> None:
             {"colour": "red"},
             "colour",
             "colour: unknown field; this node takes: model, prompt, aspect_ratio, duration,"
-            " resolution, loop, start_image_url, end_image_url, concepts, callback_url, wait, timeout",
+            " resolution, loop, start_image_url, end_image_url, concepts, callback_url,"
+            " wait, timeout",
         ),
     ],
 )
