@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 CLOCK_SKEW = 120.0  # seconds a generation's created_at may read before our send started
 LIST_TRIES = 3
-_LIST_DELAYS = (0.5, 1.0)
+_LIST_DELAYS = (0.5, 1.0)  # times the policy's first delay
+PAGE_SIZE = 50
+MAX_PAGES = 20
 
 _claimed: set[str] = set()
 _claimed_lock = threading.Lock()
@@ -44,9 +46,9 @@ async def luma_find_created(
     client: ApiClient, request: ApiRequest, started_at: float
 ) -> Mapping[str, Any] | None:
     """The generation this create made before its answer was lost, or None if there is none."""
-    listed = await _recent_generations(client)
     sent = request.json if isinstance(request.json, Mapping) else {}
     earliest = started_at - CLOCK_SKEW
+    listed = await _recent_generations(client, earliest)
     candidates: list[tuple[float, Mapping[str, Any]]] = []
     for generation in listed:
         if not isinstance(generation, Mapping) or not isinstance(generation.get("id"), str):
@@ -63,10 +65,24 @@ async def luma_find_created(
     return None
 
 
-async def _recent_generations(client: ApiClient) -> list[Any]:
+async def _recent_generations(client: ApiClient, earliest: float) -> list[Any]:
+    """Newest first, page after page until one reaches back before `earliest` (a busy loop
+    may have created many generations since the lost create)."""
+    found: list[Any] = []
+    for page in range(MAX_PAGES):
+        listed = await _list_page(client, page * PAGE_SIZE)
+        found.extend(listed)
+        times = [_timestamp(g.get("created_at")) for g in listed if isinstance(g, Mapping)]
+        if len(listed) < PAGE_SIZE or any(t is not None and t < earliest for t in times):
+            break
+    return found
+
+
+async def _list_page(client: ApiClient, offset: int) -> list[Any]:
     from dreamnodes.client import ApiRequest
 
-    listing = ApiRequest(method="GET", path="/generations", query={"limit": 50})
+    query = {"limit": PAGE_SIZE, "offset": offset}
+    listing = ApiRequest(method="GET", path="/generations", query=query)
     last: DreamError | None = None
     for tries in range(1, LIST_TRIES + 1):
         try:
@@ -75,7 +91,8 @@ async def _recent_generations(client: ApiClient) -> list[Any]:
             last = error
             if not error.retryable or tries == LIST_TRIES:
                 break
-            await client.sleep(_LIST_DELAYS[tries - 1])
+            # The run's own pace (a rehearsal's time scale shortens it too).
+            await client.sleep(_LIST_DELAYS[tries - 1] * client.policy.first_delay)
             continue
         if isinstance(body, Mapping):
             body = body.get("generations")
