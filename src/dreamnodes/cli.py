@@ -35,6 +35,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     describe.add_argument("node")
     describe.add_argument("--json", action="store_true", help="the node file and its input schema")
 
+    options = commands.add_parser(
+        "options", help="a field's options: live where declared, else static"
+    )
+    options.add_argument("node")
+    options.add_argument("field")
+    options.add_argument("--provider", default="luma", choices=("luma", "pixazo"))
+    where = options.add_mutually_exclusive_group()
+    where.add_argument("--base-url", default=None, metavar="URL")
+    where.add_argument("--sandbox", action="store_true")
+
     run = commands.add_parser("run", help="run a node")
     from dreamnodes.commands import add_run_arguments
 
@@ -101,6 +111,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return commands.describe(args.node, as_json=args.json)
     if args.command == "run":
         return asyncio.run(commands.run(args))
+    if args.command == "options":
+        return asyncio.run(commands.options(args))
     if args.command == "sandbox":
         if getattr(args, "sandbox_missing", False):
             raise DreamError(

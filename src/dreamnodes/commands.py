@@ -300,6 +300,21 @@ def _store(path: str | None) -> Any:
     return RunStore(path, secrets=secrets)
 
 
+async def options(args: argparse.Namespace) -> int:
+    """`dreamnodes options NODE FIELD`: what a host would put in the field's dropdown."""
+    from dreamnodes.cli import emit
+    from dreamnodes.options import live_options
+    from dreamnodes.run import Runner
+
+    with _sandbox(args.sandbox, args.provider) as (sandbox_url, sandbox_key):
+        key = sandbox_key or os.environ.get(_key_env(args.provider))
+        async with Runner(
+            api_key=key, provider=args.provider, base_url=sandbox_url or args.base_url
+        ) as runner:
+            emit(await live_options(runner, args.node, args.field))
+    return 0
+
+
 def rerun(record: Any, store_path: str | None = None) -> int:
     """`dreamnodes runs retry ID`: run a failed run again with its recorded params and options."""
     import asyncio
