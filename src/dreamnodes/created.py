@@ -45,37 +45,33 @@ def is_claimed(generation_id: str) -> bool:
 async def luma_find_created(
     client: ApiClient, request: ApiRequest, started_at: float
 ) -> Mapping[str, Any] | None:
-    """The generation this create made before its answer was lost, or None if there is none."""
+    """The generation this create made before its answer was lost, or None if there is none.
+
+    Pages through the newest generations (a busy loop may have made many since) and stops at
+    the first page with a match, or at one that reaches back before the send.
+    """
     sent = request.json if isinstance(request.json, Mapping) else {}
     earliest = started_at - CLOCK_SKEW
-    listed = await _recent_generations(client, earliest)
-    candidates: list[tuple[float, Mapping[str, Any]]] = []
-    for generation in listed:
-        if not isinstance(generation, Mapping) or not isinstance(generation.get("id"), str):
-            continue
-        created = _timestamp(generation.get("created_at"))
-        if created is None or created < earliest:
-            continue
-        if _echoes(generation.get("request"), sent):
-            candidates.append((created, generation))
-    candidates.sort(key=lambda pair: pair[0], reverse=True)
-    for _, generation in candidates:
-        if claim(generation["id"]):
-            return generation
-    return None
-
-
-async def _recent_generations(client: ApiClient, earliest: float) -> list[Any]:
-    """Newest first, page after page until one reaches back before `earliest` (a busy loop
-    may have created many generations since the lost create)."""
-    found: list[Any] = []
     for page in range(MAX_PAGES):
         listed = await _list_page(client, page * PAGE_SIZE)
-        found.extend(listed)
-        times = [_timestamp(g.get("created_at")) for g in listed if isinstance(g, Mapping)]
-        if len(listed) < PAGE_SIZE or any(t is not None and t < earliest for t in times):
+        candidates: list[tuple[float, Mapping[str, Any]]] = []
+        older = False
+        for generation in listed:
+            if not isinstance(generation, Mapping) or not isinstance(generation.get("id"), str):
+                continue
+            created = _timestamp(generation.get("created_at"))
+            if created is None or created < earliest:
+                older = older or created is not None
+                continue
+            if _echoes(generation.get("request"), sent):
+                candidates.append((created, generation))
+        candidates.sort(key=lambda pair: pair[0], reverse=True)
+        for _, generation in candidates:
+            if claim(generation["id"]):
+                return generation
+        if older or len(listed) < PAGE_SIZE:
             break
-    return found
+    return None
 
 
 async def _list_page(client: ApiClient, offset: int) -> list[Any]:
