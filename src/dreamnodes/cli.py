@@ -7,7 +7,6 @@ on stdout, one readable line on stderr, exit 2 for bad input or templates, 1 for
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -103,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    import asyncio  # only the commands that run something need an event loop
+
     from dreamnodes import commands
 
     if args.command == "nodes":

@@ -186,7 +186,8 @@ async def run(args: argparse.Namespace) -> int:
     from dreamnodes.run import Runner, estimate
 
     params = run_params(args)
-    context = read_json_arg(args.context, "context") or {}
+    context = read_json_arg(args.context, "context")
+    context = {} if context is None else context
     if not isinstance(context, dict):
         raise DreamError("invalid_input", "context: expected a JSON object", field="context")
     if not args.time_scale > 0:

@@ -85,7 +85,8 @@ def _render_string(text: str, context: Mapping[str, Any], field: tuple[str | int
     try:
         parsed = _parse(text)
     except _SyntaxProblem as problem:
-        raise DreamError("template_error", str(problem), field=_field_name(field)) from None
+        name = _field_name(field)
+        raise DreamError("template_error", f"{name}: {problem}", field=name) from None
     if parsed.single is not None:
         value = _resolve(parsed.single, context, field)
         # The output must not share mutable state with the context or the parse cache.
@@ -135,10 +136,11 @@ def _resolve(lookup: _Lookup, context: Mapping[str, Any], field: tuple[str | int
             if lookup.has_default:
                 return lookup.default
             where = _path_name(lookup.path[:depth]) or "the context"
+            name = _field_name(field)
             raise DreamError(
                 "template_error",
-                f"{lookup.source}: {_describe_missing(current, step, where)}",
-                field=_field_name(field),
+                f"{name}: {lookup.source}: {_describe_missing(current, step, where)}",
+                field=name,
             )
         current = found
     if current is None and lookup.has_default:

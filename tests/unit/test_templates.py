@@ -144,34 +144,38 @@ def test_default_objects_are_not_shared_between_renders() -> None:
 def test_missing_key_names_the_path_the_field_and_the_keys_that_exist() -> None:
     error = template_error({"prompt": "{{trigger.promt}}"})
     assert error.field == "prompt"
-    assert error.message == '{{trigger.promt}}: "promt" not found in trigger; it has: prompt, model'
+    assert (
+        error.message
+        == 'prompt: {{trigger.promt}}: "promt" not found in trigger; it has: prompt, model'
+    )
 
 
 def test_missing_key_deeper_in_params_names_the_dotted_field() -> None:
     error = template_error({"image_refs": [{"url": "see {{ steps.make_vid.id }}"}]})
     assert error.field == "image_refs[0].url"
     assert error.message == (
-        '{{ steps.make_vid.id }}: "make_vid" not found in steps; it has: make_video, make-image'
+        'image_refs[0].url: {{ steps.make_vid.id }}: "make_vid" not found in steps;'
+        " it has: make_video, make-image"
     )
 
 
 def test_missing_top_level_name_lists_the_context() -> None:
     error = template_error({"p": "{{ trigerr.prompt }}"})
     assert error.message == (
-        '{{ trigerr.prompt }}: "trigerr" not found in the context;'
+        'p: {{ trigerr.prompt }}: "trigerr" not found in the context;'
         " it has: trigger, steps, item, index"
     )
 
 
 def test_missing_index_and_lookup_into_text_are_explained() -> None:
     assert template_error({"p": "{{ item.prompts[2] }}"}).message == (
-        "{{ item.prompts[2] }}: index 2 not found in item.prompts; it has 2 items"
+        "p: {{ item.prompts[2] }}: index 2 not found in item.prompts; it has 2 items"
     )
     assert template_error({"p": "{{ trigger.prompt.text }}"}).message == (
-        '{{ trigger.prompt.text }}: "text" not found: trigger.prompt is text, not an object'
+        'p: {{ trigger.prompt.text }}: "text" not found: trigger.prompt is text, not an object'
     )
     assert template_error({"p": "{{ trigger[0] }}"}).message == (
-        "{{ trigger[0] }}: index 0 not found: trigger is an object, not a list"
+        "p: {{ trigger[0] }}: index 0 not found: trigger is an object, not a list"
     )
 
 
@@ -226,14 +230,14 @@ def test_python_attributes_are_not_reachable() -> None:
 def test_broken_syntax_is_a_template_error_naming_the_field(template: str, message: str) -> None:
     error = template_error({"settings": {"prompt": template}})
     assert error.field == "settings.prompt"
-    assert error.message == message
+    assert error.message == f"settings.prompt: {message}"
 
 
 def test_syntax_errors_are_reported_even_when_the_path_would_exist() -> None:
     error = template_error({"p": "{{ index | upper }}"})
     assert error.field == "p"
     assert (
-        str(error) == "template_error (field p): {{ index | upper }}:"
+        str(error) == "template_error (field p): p: {{ index | upper }}:"
         ' unknown filter "upper"; the only filter is default(...)'
     )
 
