@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from dreamnodes.batch import ItemResult, Progress, run_each
+from dreamnodes.created import luma_find_created
 from dreamnodes.errors import Attempt, DreamError
-from dreamnodes.run import Runner, describe_request
+from dreamnodes.run import Prepared, Runner, describe_request
 from dreamnodes.store import RunStore, resume_key
 
 
@@ -60,10 +61,10 @@ async def run_recorded(
     run_id = store.start(**record, resume_key=key)
     store.set_request(run_id, describe_request(prepared, runner.base_url))
     attempts: list[Attempt] = []
-    existing = store.generation_for(key) if key else None
-    if existing is not None:
-        store.set_generation(run_id, existing)
     try:
+        existing = await _created_before(runner, store, key, run_id, prepared) if key else None
+        if existing is not None:
+            store.set_generation(run_id, existing)
         output = await runner.execute(
             prepared,
             download_dir=download_dir,
@@ -78,6 +79,25 @@ async def run_recorded(
     store.add_attempts(run_id, attempts)
     store.finish(run_id, output=output)
     return output
+
+
+async def _created_before(
+    runner: Runner, store: RunStore, key: str, run_id: str, prepared: Prepared
+) -> str | None:
+    """The generation an earlier run of this loop item made, recorded or lost.
+
+    A recorded one is picked up (also when it failed: a loop run again never pays twice; retry
+    the run to try again). A run that never recorded one may have lost its create's answer:
+    Luma is asked before anything is sent again.
+    """
+    recorded = store.generation_for(key, include_failed=True)
+    if recorded is not None or runner.provider != "luma" or prepared.request is None:
+        return recorded
+    since = store.unanswered_since(key, excluding=run_id)
+    if since is None:
+        return None
+    found = await luma_find_created(runner.client, prepared.request, since)
+    return None if found is None else str(found["id"])
 
 
 async def run_items(

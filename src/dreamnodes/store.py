@@ -329,6 +329,22 @@ class RunStore:
                 return str(generation_id)
         return None
 
+    def unanswered_since(self, resume_key: str, *, excluding: str | None = None) -> float | None:
+        """When the earliest run with this key started, if none of them recorded a generation.
+
+        Such a run may have sent its create and lost the answer; a loop run again looks for
+        that generation (from this time on) before it pays for another.
+        """
+        with self._read() as db:
+            row = db.execute(
+                "SELECT MIN(started_at), COUNT(generation_id) FROM runs"
+                " WHERE resume_key = ? AND id IS NOT ?",
+                (resume_key, excluding),
+            ).fetchone()
+        if row is None or row[0] is None or row[1]:
+            return None
+        return _parse_time(str(row[0])).timestamp()
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
