@@ -23,7 +23,8 @@ from vcr.cassette import Cassette
 from dreamnodes import templates
 from dreamnodes.errors import DreamError
 from dreamnodes.package import load_package
-from dreamnodes.run import Prepared, Runner
+from dreamnodes.prepare import Prepared
+from dreamnodes.run import Runner
 
 ROOT = Path(__file__).resolve().parents[1]
 CASSETTES = ROOT / "cassettes"

@@ -27,7 +27,7 @@ Each step's context is its own ``context`` plus ``steps``: the outputs of the ea
 ``"generation_id": "{{steps[0].id}}"`` refers to what step 0 made. Ids, dates and asset URLs in
 the cassettes are whatever the sandbox gave when recording; a replay gets the same answers, so
 later steps template the same values. ``test_nodes.py`` also checks, for every step, that the
-request the node maps (``dreamnodes.run.prepare(...).request``) equals the recorded one, and
+request the node maps (``dreamnodes.prepare.prepare(...).request``) equals the recorded one, and
 for waited creates that the output is completed with an asset URL.
 
 A scenario whose steps use a node that is not in manifest.json yet is skipped by the recorder

@@ -182,8 +182,9 @@ async def run(args: argparse.Namespace) -> int:
     from dreamnodes.cli import emit
     from dreamnodes.journal import run_items, run_recorded
     from dreamnodes.limits import Limits
+    from dreamnodes.prepare import estimate
     from dreamnodes.retry import RetryPolicy
-    from dreamnodes.run import Runner, estimate
+    from dreamnodes.run import Runner
 
     params = run_params(args)
     context = read_json_arg(args.context, "context")

@@ -8,7 +8,8 @@ from typing import Any
 from dreamnodes.batch import ItemResult, Progress, run_each
 from dreamnodes.created import luma_find_created
 from dreamnodes.errors import Attempt, DreamError
-from dreamnodes.run import Prepared, Runner, describe_request
+from dreamnodes.prepare import Prepared, describe_request
+from dreamnodes.run import Runner
 from dreamnodes.store import RunStore, resume_key
 
 

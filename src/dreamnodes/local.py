@@ -9,7 +9,8 @@ from dreamnodes import results
 from dreamnodes.errors import DreamError
 
 if TYPE_CHECKING:
-    from dreamnodes.run import Prepared, Runner
+    from dreamnodes.prepare import Prepared
+    from dreamnodes.run import Runner
 
 
 def generation_from_callback(payload: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 
 from dreamnodes.conditions import compile_when
 from dreamnodes.mapping import RequestPlan
-from dreamnodes.run import prepare
+from dreamnodes.prepare import prepare
 
 EXTEND = {
     "method": "POST",

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from dreamnodes.errors import DreamError
-from dreamnodes.run import Runner, estimate
+from dreamnodes.prepare import estimate
+from dreamnodes.run import Runner
 
 BASE = "http://luma.test/dream-machine/v1"
 
