@@ -51,8 +51,8 @@ class DreamError(Exception):
         super().__init__(self.message)
 
     def __str__(self) -> str:
-        where = f" (field {self.field})" if self.field else ""
-        return f"{self.code}{where}: {self.message}"
+        # Messages about one field already start with its name.
+        return f"{self.code}: {self.message}"
 
     @property
     def exit_code(self) -> int:

@@ -245,7 +245,7 @@ def test_bad_input_names_field_value_and_what_is_allowed(
     error = invalid({"model": "ray-2", **params})
     assert error.field == field
     assert error.message == message
-    assert str(error) == f"invalid_input (field {field}): {message}"
+    assert str(error) == f"invalid_input: {message}"
 
 
 def test_a_missing_required_field_is_named() -> None:

@@ -237,7 +237,7 @@ def test_syntax_errors_are_reported_even_when_the_path_would_exist() -> None:
     error = template_error({"p": "{{ index | upper }}"})
     assert error.field == "p"
     assert (
-        str(error) == "template_error (field p): p: {{ index | upper }}:"
+        str(error) == "template_error: p: {{ index | upper }}:"
         ' unknown filter "upper"; the only filter is default(...)'
     )
 
