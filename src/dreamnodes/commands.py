@@ -212,10 +212,11 @@ async def run(args: argparse.Namespace) -> int:
                         params,
                         {**context, "item": item, "index": index},
                         provider=args.provider,
+                        base_url=args.base_url,
                     )
                 )
             return 0
-        emit(estimate(args.node, params, context, provider=args.provider))
+        emit(estimate(args.node, params, context, provider=args.provider, base_url=args.base_url))
         return 0
     store = None if args.no_store else _store(args.store)
     with _sandbox(args.sandbox, args.provider) as (sandbox_url, sandbox_key):

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from dreamnodes.client import ApiClient, ApiRequest
 
 CLOCK_SKEW = 120.0  # seconds a generation's created_at may read before our send started
-LIST_TRIES = 3
-_LIST_DELAYS = (0.5, 1.0)  # times the policy's first delay
+LIST_TRIES = 5  # reading the list is free; sending twice is not
+_LIST_DELAYS = (0.5, 1.0, 2.0, 4.0)  # times the policy's first delay
 PAGE_SIZE = 50
 MAX_PAGES = 20
 

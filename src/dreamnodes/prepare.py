@@ -95,12 +95,13 @@ def estimate(
     context: Mapping[str, Any] | None = None,
     *,
     provider: str = "luma",
+    base_url: str | None = None,
     package: Package | None = None,
 ) -> dict[str, Any]:
     """What a run would send and cost, sending nothing (the Python side of --dry-run)."""
     pkg = package or load_package()
     prepared = prepare(node_id, params, context, provider=provider, package=pkg)
-    base_url = pkg.manifest["providers"][provider]["base_url"] if prepared.request else ""
+    base_url = base_url or pkg.manifest["providers"][provider]["base_url"]
     out: dict[str, Any] = {
         "node": node_id,
         "provider": provider,

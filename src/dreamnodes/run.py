@@ -320,7 +320,11 @@ class Runner:
     async def wait_for(
         self, output: dict[str, Any], *, timeout: float, family: str = "video"
     ) -> dict[str, Any]:
-        """Poll until the generation completes or fails; a failure is `generation_failed`."""
+        """Poll until the generation completes or fails; a failure is `generation_failed`.
+
+        Pixazo's status has no request echo: the created output's `request` is kept.
+        """
+        sent = output.get("request")
         schedule = VIDEO_POLLS if family == "video" else IMAGE_POLLS
         deadline = time.monotonic() + timeout
         polls = 0
@@ -341,6 +345,8 @@ class Runner:
             except DreamError as error:
                 if not error.retryable:
                     raise
+            if output.get("request") is None:
+                output["request"] = sent
         if output["state"] == "failed":
             reason = output.get("failure_reason") or "no reason given"
             raise DreamError(

@@ -449,10 +449,10 @@ def test_when_the_list_cannot_be_read_nothing_is_sent_twice() -> None:
     client, delays = make_client(luma, find_created=luma_find_created)
     error = fail(client, create())
     assert luma.create_posts == 1
-    assert luma.list_calls == 3
+    assert luma.list_calls == 5
     assert (error.code, error.retryable) == ("network_error", True)
     assert "not sent again" in error.message
-    assert delays == [1.0, 0.5, 1.0]  # the create's backoff, then the list's own two retries
+    assert delays == [1.0, 0.5, 1.0, 2.0, 4.0]  # the create's backoff, then the list's retries
 
 
 def test_two_identical_lost_creates_never_claim_the_same_generation() -> None:
