@@ -63,6 +63,24 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         metavar="X",
         help="rehearsals: divide the limits' minute and the poll intervals by X",
     )
+    tier = run.add_argument_group(
+        "account limits (Luma's Build tier by default; raise for higher tiers)"
+    )
+    for family, running, per_minute in (("video", 10, 20), ("image", 40, 80)):
+        tier.add_argument(
+            f"--{family}-concurrent",
+            type=int,
+            default=running,
+            metavar="N",
+            help=f"{family} generations running at once (default {running})",
+        )
+        tier.add_argument(
+            f"--{family}-per-minute",
+            type=int,
+            default=per_minute,
+            metavar="N",
+            help=f"{family} creates a minute (default {per_minute})",
+        )
 
 
 def list_nodes(*, as_json: bool) -> int:
@@ -195,6 +213,14 @@ async def run(args: argparse.Namespace) -> int:
         raise DreamError(
             "invalid_input", f"time-scale: must be > 0, got {args.time_scale:g}", field="time_scale"
         )
+    for name in ("video_concurrent", "video_per_minute", "image_concurrent", "image_per_minute"):
+        if getattr(args, name) < 1:
+            flag = name.replace("_", "-")
+            raise DreamError(
+                "invalid_input",
+                f"{flag}: must be at least 1, got {getattr(args, name)}",
+                field=name,
+            )
     # A rehearsal's clock runs --time-scale times faster: so do the waits between retries.
     policy = RetryPolicy(
         max_attempts=args.max_attempts,
@@ -226,7 +252,12 @@ async def run(args: argparse.Namespace) -> int:
             provider=args.provider,
             base_url=sandbox_url or args.base_url,
             retry=policy,
-            limits=Limits().scaled(args.time_scale),
+            limits=Limits(
+                video_concurrent=args.video_concurrent,
+                video_per_minute=args.video_per_minute,
+                image_concurrent=args.image_concurrent,
+                image_per_minute=args.image_per_minute,
+            ).scaled(args.time_scale),
             poll_scale=args.time_scale,
         )
         async with runner:

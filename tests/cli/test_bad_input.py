@@ -255,3 +255,13 @@ def test_good_input_does_reach_the_server(
     assert json.loads(capsys.readouterr().out)["id"] == GEN_ID
     assert server.count == 1
     assert server.requests[0].path.endswith(f"/generations/{GEN_ID}")
+
+
+def test_account_limit_flags_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    from dreamnodes.cli import main
+
+    code = main(["run", "get_credits", "--no-store", "--video-per-minute", "0"])
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert code == 2
+    assert error["field"] == "video_per_minute"
+    assert error["message"] == "video-per-minute: must be at least 1, got 0"
