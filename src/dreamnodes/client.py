@@ -132,6 +132,7 @@ class ApiClient:
         self._find_created = find_created
         self._secrets = _secrets_of(auth_headers)
         self._owns_http = http is None
+        self._fast = self._owns_http and _has_fast_path()
         self._urls: dict[str, httpx.URL] = {}  # path -> full URL (paths repeat: parse once)
         if http is None:
             self._http = httpx.AsyncClient(
@@ -248,7 +249,7 @@ class ApiClient:
             headers = {**self._auth, **(headers or {})}
         began = time.perf_counter()
         try:
-            if self._owns_http:
+            if self._fast:
                 answer = await self._direct(request)
             else:
                 answer = await self._http.request(
@@ -303,13 +304,15 @@ class ApiClient:
         raise error
 
     async def _direct(self, request: ApiRequest) -> httpx.Response:
-        import httpx
-
         """The request straight to our own client's transport, read in full.
 
-        What `AsyncClient.request` would send (the client's headers, timeout, base URL), without
-        its per-call auth, redirect and cookie machinery, which API calls never use: ~50 µs less.
+        What `AsyncClient.request` would send (the client's headers, timeout, base URL, proxy
+        routing), without its per-call auth, redirect and cookie machinery, which API calls never
+        use: ~50 us less per call. It leans on two private httpx helpers (`_merge_url`,
+        `_transport_for_url`); where a future httpx lacks them, the public path is taken.
         """
+        import httpx
+
         http = self._http
         url = self._urls.get(request.path)
         if url is None:
@@ -352,6 +355,13 @@ class ApiClient:
 
 
 _BROKEN = object()
+
+
+def _has_fast_path() -> bool:
+    import httpx
+
+    return all(hasattr(httpx.AsyncClient, name) for name in ("_merge_url", "_transport_for_url"))
+
 
 
 def _not_sent() -> tuple[type[Exception], ...]:
