@@ -363,7 +363,6 @@ def _has_fast_path() -> bool:
     return all(hasattr(httpx.AsyncClient, name) for name in ("_merge_url", "_transport_for_url"))
 
 
-
 def _not_sent() -> tuple[type[Exception], ...]:
     """Failures before the request left this machine: the service cannot have accepted it."""
     import httpx

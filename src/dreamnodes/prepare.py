@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dreamnodes import inputs, templates
 from dreamnodes.client import ApiRequest
 from dreamnodes.errors import DreamError
 from dreamnodes.package import Node, Package, Provider, load_package
 from dreamnodes.pricing import estimate_usd
+
+if TYPE_CHECKING:
+    from dreamnodes.webhook import Registration
 
 Wait = Literal["none", "poll", "callback"]
 WAIT_MODES: tuple[str, ...] = ("none", "poll", "callback")
@@ -28,7 +31,7 @@ class Prepared:
     provider: Provider
     params: dict[str, Any]
     request: ApiRequest | None
-    callback: Any = None  # a webhook Registration when waiting for callbacks
+    callback: Registration | None = None  # when waiting for callbacks
     wait: str = "none"  # a create node's own Wait and Timeout fields (run options, not sent)
     timeout: float = DEFAULT_TIMEOUT
 

@@ -11,9 +11,12 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from dreamnodes.webhook import CallbackReceiver
 
 from dreamnodes import results
 from dreamnodes.client import ApiClient, ApiRequest, ApiResponse
@@ -49,7 +52,7 @@ class Runner:
         poll_scale: float = 1.0,
         package: Package | None = None,
         sleep: Sleep = asyncio.sleep,
-        receiver: Any = None,
+        receiver: CallbackReceiver | None = None,
     ) -> None:
         self.package = package or load_package()
         if provider not in self.package.manifest["providers"]:
@@ -129,7 +132,7 @@ class Runner:
             return None
         return Scheduler.shared(self._key(), self.base_url, self._limits)
 
-    async def callbacks(self) -> Any:
+    async def callbacks(self) -> CallbackReceiver:
         """The callback receiver: the one given (already started), or our own on 127.0.0.1."""
         async with self._receiver_lock:
             if self._receiver is None:
@@ -141,7 +144,7 @@ class Runner:
         return self._receiver
 
     async def aclose(self) -> None:
-        if self._stop_receiver:
+        if self._stop_receiver and self._receiver is not None:
             await self._receiver.stop()
         if self._client is not None:
             await self._client.aclose()
