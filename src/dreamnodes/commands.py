@@ -201,7 +201,6 @@ async def run(args: argparse.Namespace) -> int:
     from dreamnodes.journal import run_items, run_recorded
     from dreamnodes.limits import Limits
     from dreamnodes.prepare import estimate
-    from dreamnodes.retry import RetryPolicy
     from dreamnodes.run import Runner
 
     params = run_params(args)
@@ -221,12 +220,7 @@ async def run(args: argparse.Namespace) -> int:
                 f"{flag}: must be at least 1, got {getattr(args, name)}",
                 field=name,
             )
-    # A rehearsal's clock runs --time-scale times faster: so do the waits between retries.
-    policy = RetryPolicy(
-        max_attempts=args.max_attempts,
-        first_delay=1.0 / args.time_scale,
-        max_delay=30.0 / args.time_scale,
-    )
+    policy = _policy(args.max_attempts, args.time_scale)
     if args.dry_run:
         if args.each:
             from dreamnodes.batch import read_items
@@ -349,22 +343,32 @@ async def options(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy(max_attempts: int, time_scale: float) -> Any:
+    from dreamnodes.retry import RetryPolicy
+
+    # A rehearsal's clock runs time_scale times faster: so do the waits between retries.
+    return RetryPolicy(
+        max_attempts=max_attempts, first_delay=1.0 / time_scale, max_delay=30.0 / time_scale
+    )
+
+
 def rerun(record: Any, store_path: str | None = None) -> int:
     """`dreamnodes runs retry ID`: run a failed run again with its recorded params and options."""
     import asyncio
 
     from dreamnodes.cli import emit
     from dreamnodes.journal import run_recorded
-    from dreamnodes.retry import RetryPolicy
     from dreamnodes.run import Runner
 
     options = record.options
+    scale = float(options.get("time_scale", 1.0))
 
     async def again() -> dict[str, Any]:
         async with Runner(
             provider=record.provider,
             base_url=options.get("base_url"),
-            retry=RetryPolicy(max_attempts=int(options.get("max_attempts", 5))),
+            retry=_policy(int(options.get("max_attempts", 5)), scale),
+            poll_scale=scale,
         ) as runner:
             return await run_recorded(
                 runner,

@@ -40,6 +40,7 @@ async def run_recorded(
         "download_dir": download_dir,
         "base_url": runner.base_url,
         "max_attempts": runner.policy.max_attempts,
+        "time_scale": runner.poll_scale,
     }
     record: dict[str, Any] = {
         "node": node_id,

@@ -91,6 +91,7 @@ def test_runs_list_show_and_retry_after_network_fault(
     assert record["request"]["url"].startswith(base)
     assert record["attempts"] and all(a["status"] is None for a in record["attempts"])
     assert KEY not in str(record)
+    assert record["options"]["time_scale"] == SCALE  # a rehearsal is retried as a rehearsal
 
     proxy.down = False
     retried = run_cli("runs", "retry", run["id"], "--store", store)
