@@ -168,6 +168,7 @@ class LocalServer:
                 request = await self._read_request(conn, reader, event, client)
             except _BodyTooLarge:
                 await self._send(conn, writer, Response(413, {}, b"Payload Too Large"), False)
+                await _linger(reader, writer)
                 return
             except (TimeoutError, h11.RemoteProtocolError):
                 return
@@ -244,6 +245,24 @@ class LocalServer:
         data += conn.send(h11.EndOfMessage())
         writer.write(data)
         await writer.drain()
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Let a client still sending a refused body read our answer instead of a reset.
+
+    Closing with unread data in the receive buffer makes the kernel send a reset, which can
+    destroy the 413 in flight; so stop writing, then read and discard for a short, bounded while.
+    """
+    with contextlib.suppress(Exception):
+        if writer.can_write_eof():
+            writer.write_eof()
+        budget = 4 * 1024 * 1024
+        async with asyncio.timeout(1.0):
+            while budget > 0:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                budget -= len(chunk)
 
 
 class ThreadedServer:

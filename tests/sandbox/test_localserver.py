@@ -55,6 +55,16 @@ def test_body_over_the_cap_is_refused_with_413(server: ThreadedServer) -> None:
     assert response.status_code == 413
 
 
+def test_a_streamed_body_over_the_cap_gets_the_413_not_a_reset(server: ThreadedServer) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(200):  # 200 kB announced by nothing: chunked transfer encoding
+            yield b"x" * 1000
+
+    for _ in range(5):
+        response = httpx.post(server.base_url + "/big", content=chunks())
+        assert response.status_code == 413
+
+
 def test_drop_closes_without_answer(server: ThreadedServer) -> None:
     with pytest.raises(httpx.RemoteProtocolError):
         httpx.get(server.base_url + "/drop")
