@@ -56,3 +56,18 @@ def test_a_downloaded_image_to_video_has_the_asked_shape_and_starts_on_the_image
     )[0].astype(np.float64)  # type: ignore[index]
     assert np.abs(first - fitted).mean() < 8  # the start image is the first frame
     assert np.abs(unrelated - fitted).mean() > 25  # and a text-to-video clip is not
+
+
+def test_add_audio_gives_the_clip_a_soundtrack_and_the_source_has_none(
+    client: LumaAI, sandbox: Sandbox
+) -> None:
+    video = client.generations.video.create(model="ray-2", prompt="Waves on a beach")
+    source = httpx.get(finished(client, str(video.id))["assets"]["video"]).content  # type: ignore[index]
+    voiced = client.generations.audio(
+        str(video.id), generation_type="add_audio", prompt="waves and gulls"
+    )
+    track = httpx.get(finished(client, str(voiced.id))["assets"]["video"]).content  # type: ignore[index]
+    assert probe_video(source).audio_codec is None
+    info = probe_video(track)
+    assert info.audio_codec == "aac"
+    assert abs(info.duration_s - probe_video(source).duration_s) <= 0.2

@@ -257,6 +257,8 @@ class Engine:
                 out["end_image"] = await rendering.first_frame_jpeg(await self._video_of(f1["id"]))
         elif kind in ("upscale_video", "add_audio"):
             out["source_video"] = await self._video_of(record["gen"]["source_generation_id"])
+            if kind == "add_audio":
+                out["audio"] = request.get("prompt") or "ambient sound"
         elif kind in ("modify_video", "reframe_video"):
             out["source_video"] = await self._fetch(request["media"]["url"])
             if request.get("first_frame"):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -30,10 +31,16 @@ class VideoInfo:
     pix_fmt: str  # "yuv420p"
     fps: float
     frame_count: int  # frames actually decoded
+    audio_codec: str | None = None  # "aac" when the clip has a soundtrack
 
 
-def encode_mp4(frames: Iterable[RGBFrame], width: int, height: int, fps: int) -> bytes:
-    """H.264 (yuv420p) in MP4 with the `moov` box first, so a browser starts playing at once."""
+def encode_mp4(
+    frames: Iterable[RGBFrame], width: int, height: int, fps: int, soundtrack: str | None = None
+) -> bytes:
+    """H.264 (yuv420p) in MP4 with the `moov` box first, so a browser starts playing at once.
+
+    With a `soundtrack` prompt, an AAC track as long as the video is added (see `_chord`).
+    """
     # The mp4 muxer's faststart pass re-reads its output, which PyAV cannot do on a BytesIO.
     with tempfile.TemporaryDirectory(prefix="dreamnodes-media-") as folder:
         path = os.path.join(folder, "clip.mp4")
@@ -44,12 +51,49 @@ def encode_mp4(frames: Iterable[RGBFrame], width: int, height: int, fps: int) ->
             stream.pix_fmt = "yuv420p"
             # ultrafast: no B-frames, so timestamps are plain and renders are quick.
             stream.options = {"preset": "ultrafast", "crf": "23"}
+            # Every stream must exist before the first packet is written.
+            audio = _audio_stream(out) if soundtrack is not None else None
+            count = 0
             for rgb in frames:
                 frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                 out.mux(stream.encode(frame))
+                count += 1
             out.mux(stream.encode(None))
+            if audio is not None and soundtrack is not None:
+                _write_audio(out, audio, _chord(soundtrack, count / fps))
         with open(path, "rb") as file:
             return file.read()
+
+
+AUDIO_RATE = 44100
+
+
+def _chord(prompt: str, seconds: float) -> NDArray[np.float32]:
+    """A soft three-note chord picked from a hash of the prompt, faded in and out."""
+    seed = int.from_bytes(hashlib.sha256(prompt.encode("utf-8")).digest()[:4], "big")
+    root = 110.0 * 2 ** ((seed % 24) / 12)  # A2 and two octaves up
+    t = np.arange(int(seconds * AUDIO_RATE)) / AUDIO_RATE
+    wave = sum(np.sin(2 * np.pi * root * ratio * t) for ratio in (1.0, 1.25, 1.5))
+    fade = np.minimum(1.0, np.minimum(t, seconds - t) / 0.25)
+    return (0.15 * wave * fade).astype(np.float32)
+
+
+def _audio_stream(out: Any) -> Any:
+    stream = out.add_stream("aac", rate=AUDIO_RATE)
+    stream.layout = "mono"
+    return stream
+
+
+def _write_audio(out: Any, stream: Any, samples: NDArray[np.float32]) -> None:
+    size = 1024
+    for start in range(0, len(samples), size):
+        frame = av.AudioFrame.from_ndarray(
+            samples[start : start + size].reshape(1, -1), format="fltp", layout="mono"
+        )
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = start
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))
 
 
 def _open(data: bytes, what: str) -> av.container.InputContainer:
@@ -110,4 +154,7 @@ def probe_video(data: bytes) -> VideoInfo:
             pix_fmt=str(ctx.pix_fmt),
             fps=fps,
             frame_count=frame_count,
+            audio_codec=container.streams.audio[0].codec_context.name
+            if container.streams.audio
+            else None,
         )

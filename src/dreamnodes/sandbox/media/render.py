@@ -70,6 +70,7 @@ def _spec_key(spec: VideoSpec) -> str:
         spec.source_video is not None,
         spec.reverse,
         spec.loop,
+        spec.audio,
     )
 
 
@@ -138,7 +139,7 @@ def _render_video(spec: VideoSpec) -> bytes:
     frames = _frames(painter, count)
     if width * height >= PAINT_AHEAD_PIXELS:
         frames = _painted_ahead(frames)
-    return encode_mp4(frames, width, height, frame_rate(spec))
+    return encode_mp4(frames, width, height, frame_rate(spec), soundtrack=spec.audio)
 
 
 def render_video(spec: VideoSpec) -> bytes:

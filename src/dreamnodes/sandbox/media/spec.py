@@ -27,6 +27,7 @@ class VideoSpec:
     source_video: an extension; the first frame is the source's last frame, or with reverse
     the last frame is the source's first (an explicit start/end image takes precedence).
     loop: every motion is periodic so the last frame is the first (an end frame wins over it).
+    audio: a soundtrack prompt (Add Audio): an AAC track of a chord derived from it.
     """
 
     prompt: str
@@ -39,6 +40,7 @@ class VideoSpec:
     source_video: bytes | None = None
     reverse: bool = False
     loop: bool = False
+    audio: str | None = None
 
 
 def parse_aspect_ratio(aspect_ratio: str) -> Fraction:
