@@ -132,7 +132,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "runs":
         from dreamnodes.runs_cli import runs_command
 
-        return runs_command(args, lambda record: commands.rerun(record, args.store))
+        return runs_command(
+            args,
+            lambda record: commands.rerun(record, args.store, getattr(args, "timeout", None)),
+        )
     if args.command == "webhook":
         from dreamnodes.webhook_cli import serve_webhooks
 

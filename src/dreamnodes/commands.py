@@ -352,7 +352,7 @@ def _policy(max_attempts: int, time_scale: float) -> Any:
     )
 
 
-def rerun(record: Any, store_path: str | None = None) -> int:
+def rerun(record: Any, store_path: str | None = None, timeout: float | None = None) -> int:
     """`dreamnodes runs retry ID`: run a failed run again with its recorded params and options."""
     import asyncio
 
@@ -362,6 +362,10 @@ def rerun(record: Any, store_path: str | None = None) -> int:
 
     options = record.options
     scale = float(options.get("time_scale", 1.0))
+    # A generation the failed run made (it timed out waiting, the network failed while polling,
+    # the run was killed) is picked up, not paid for again; one that failed is made anew.
+    failed_generation = (record.error or {}).get("code") == "generation_failed"
+    resume = None if failed_generation else record.generation_id
 
     async def again() -> dict[str, Any]:
         async with Runner(
@@ -377,8 +381,9 @@ def rerun(record: Any, store_path: str | None = None) -> int:
                 record.params,
                 record.context,
                 wait=options.get("wait"),
-                timeout=options.get("timeout"),
+                timeout=options.get("timeout") if timeout is None else timeout,
                 download_dir=options.get("download_dir"),
+                resume_generation=resume,
             )
 
     emit(asyncio.run(again()))

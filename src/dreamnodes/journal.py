@@ -24,11 +24,13 @@ async def run_recorded(
     timeout: float | None = None,
     download_dir: str | None = None,
     index: int | None = None,
+    resume_generation: str | None = None,
 ) -> dict[str, Any]:
     """Run a node, writing params, request, attempts and the outcome to the run log.
 
     With an ``index`` (an item of a loop), a create that an earlier run of the same loop already
-    made is not sent again: that generation is picked up and waited for instead.
+    made is not sent again: that generation is picked up and waited for instead. So is
+    ``resume_generation``, the generation a retried run had already made.
     """
     if store is None:
         return await runner.run(
@@ -64,7 +66,9 @@ async def run_recorded(
     store.set_request(run_id, describe_request(prepared, runner.base_url))
     attempts: list[Attempt] = []
     try:
-        existing = await _created_before(runner, store, key, run_id, prepared) if key else None
+        existing = resume_generation
+        if existing is None and key is not None:
+            existing = await _created_before(runner, store, key, run_id, prepared)
         if existing is not None:
             store.set_generation(run_id, existing)
         output = await runner.execute(

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from dreamnodes.errors import DreamError
 from dreamnodes.store import STATUSES, RunRecord, RunStore
@@ -38,6 +39,17 @@ def add_runs_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
     retry = with_store(actions.add_parser("retry", help="run a failed run again, same params"))
     retry.add_argument("id", metavar="ID")
+    retry.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="wait this long (default: as recorded)",
+    )
+
+
+# A run has this long past its wait timeout to finish before it counts as abandoned.
+ABANDONED_AFTER = 300.0
 
 
 def runs_command(args: argparse.Namespace, rerun: Callable[[RunRecord], int]) -> int:
@@ -52,18 +64,25 @@ def runs_command(args: argparse.Namespace, rerun: Callable[[RunRecord], int]) ->
         if args.runs_command == "show":
             print(json.dumps(record.to_dict(), indent=2, ensure_ascii=False))
             return 0
-        if record.status != "failed":
-            why = (
-                "is still running or was interrupted" if record.status == "running" else "succeeded"
-            )
+        if record.status != "failed" and not _abandoned(record):
+            why = "is still running" if record.status == "running" else "succeeded"
             raise DreamError(
                 "invalid_input",
-                f"run {record.id} {why}; only a failed run can be retried",
+                f"run {record.id} {why}; only a failed or abandoned run can be retried",
                 field="id",
             )
     except DreamError as error:
         return _fail(error)
     return rerun(record)
+
+
+def _abandoned(record: RunRecord) -> bool:
+    """A run still marked running long after it could have ended: its process was killed."""
+    if record.status != "running":
+        return False
+    timeout = float(record.options.get("timeout") or 900.0)
+    started = datetime.fromisoformat(record.started_at)
+    return (datetime.now(UTC) - started).total_seconds() > timeout + ABANDONED_AFTER
 
 
 def _fail(error: DreamError) -> int:

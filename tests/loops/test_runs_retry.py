@@ -106,3 +106,34 @@ def test_runs_list_show_and_retry_after_network_fault(
     # Only a failed run can be retried.
     again = run_cli("runs", "retry", after[0]["id"], "--store", store)
     assert again.code == 2 and again.lines[0]["error"]["field"] == "id"
+
+
+def test_retrying_a_run_that_timed_out_waiting_picks_up_its_generation(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LUMA_API_KEY", KEY)
+    store = str(tmp_path / "runs.sqlite3")
+    with Sandbox(SandboxConfig(port=0, render=False)) as sb:
+        timed_out = run_cli(
+            "run",
+            "dream_machine",
+            "--params",
+            '{"prompt": "a slow sunrise", "model": "ray-2"}',
+            "--wait",
+            "--timeout",
+            "0.5",
+            "--base-url",
+            sb.luma_url,
+            "--store",
+            store,
+        )
+        error = timed_out.lines[0]["error"]
+        assert timed_out.code == 1 and error["code"] == "wait_timeout"
+        (run,) = run_cli("runs", "list", "--json", "--store", store).lines[0]
+        assert run["generation_id"] == error["generation_id"]
+
+        retried = run_cli("runs", "retry", run["id"], "--store", store, "--timeout", "60")
+        assert retried.code == 0, retried.err
+        assert retried.lines[0]["id"] == error["generation_id"]
+        assert retried.lines[0]["state"] == "completed"
+        assert len(sb.generations()) == 1  # waited for, not paid for again

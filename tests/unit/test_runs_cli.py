@@ -159,7 +159,27 @@ def test_retry_refuses_a_run_that_did_not_fail(
     assert runs_command(parse("runs", "retry", runs[which], "--store", path), no_rerun) == 2
     out, err = capsys.readouterr()
     assert json.loads(out)["error"]["code"] == "invalid_input"
-    assert runs[which] in err and word in err and "only a failed run" in err
+    assert runs[which] in err and word in err and "only a failed or abandoned run" in err
+
+
+def test_a_run_left_running_long_past_its_timeout_counts_as_abandoned(
+    path: str, runs: dict[str, str]
+) -> None:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:  # its process was killed an hour ago
+        db.execute(
+            "UPDATE runs SET started_at = ? WHERE id = ?",
+            ("2020-01-01T00:00:00.000Z", runs["running"]),
+        )
+    seen: list[RunRecord] = []
+    assert (
+        runs_command(
+            parse("runs", "retry", runs["running"], "--store", path), lambda r: seen.append(r) or 0
+        )
+        == 0
+    )
+    assert [r.id for r in seen] == [runs["running"]]
 
 
 def test_the_store_comes_from_the_environment_without_store_flag(
