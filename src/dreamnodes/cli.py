@@ -104,6 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`dreamnodes runs list | head`): nothing more to say to it.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # a bug: still the contract's JSON and one line, no traceback
+        if os.environ.get("DREAMNODES_DEBUG"):
+            raise
+        message = f"internal error ({type(exc).__name__}: {exc}); DREAMNODES_DEBUG=1 shows where"
+        for name in ("LUMA_API_KEY", "PIXAZO_API_KEY"):
+            secret = os.environ.get(name)
+            if secret:
+                message = message.replace(secret, "***")
+        return fail(DreamError("provider_error", message))
 
 
 def _dispatch(args: argparse.Namespace) -> int:

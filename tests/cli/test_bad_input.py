@@ -265,3 +265,21 @@ def test_account_limit_flags_must_be_positive(capsys: pytest.CaptureFixture[str]
     assert code == 2
     assert error["field"] == "video_per_minute"
     assert error["message"] == "video-per-minute: must be at least 1, got 0"
+
+
+def test_an_unexpected_failure_is_still_one_json_error_and_no_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dreamnodes import commands
+    from dreamnodes.cli import main
+
+    def broken(*, as_json: bool) -> int:
+        raise RuntimeError("something nobody planned for")
+
+    monkeypatch.setattr(commands, "list_nodes", broken)
+    monkeypatch.delenv("DREAMNODES_DEBUG", raising=False)
+    assert main(["nodes"]) == 1
+    out, err = capsys.readouterr()
+    error = json.loads(out)["error"]
+    assert "internal error (RuntimeError: something nobody planned for)" in error["message"]
+    assert "Traceback" not in err and err.startswith("dreamnodes: ")
