@@ -1,7 +1,9 @@
 """Requests per second for GET /generations/{id} on the sandbox.
 
 Runs the sandbox in-process (its own thread and event loop) and a separate client process
-holding several keep-alive connections for about 5 s. Usage:
+holding several keep-alive connections for about 5 s. That Python client is itself the
+bottleneck on 2 cores; where `wrk` is installed (Debian: apt-get install wrk) the same URL is
+also measured with it, which shows what the server can do. Usage:
     python bench/sandbox_rps.py [--connections 8] [--seconds 5]
 """
 
@@ -10,6 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import re
+import shutil
+import subprocess
 import time
 
 import httpx
@@ -64,11 +69,39 @@ def main() -> None:
         total = sum(queue.get() for _ in procs)
         for proc in procs:
             proc.join()
+        wrk = _wrk(url, args.connections, args.seconds)
     rps = total / args.seconds
     print(
         f"GET /generations/{{id}}: {rps:.0f} requests/s "
-        f"({total} in {args.seconds:.0f} s, {args.processes}x{args.connections} connections)"
+        f"({total} in {args.seconds:.0f} s, {args.processes}x{args.connections} connections,"
+        " Python client)"
     )
+    if wrk is not None:
+        print(
+            f"GET /generations/{{id}}: {wrk:.0f} requests/s (wrk, {args.connections} connections)"
+        )
+
+
+def _wrk(url: str, connections: int, seconds: float) -> float | None:
+    """Requests per second as wrk measures them, or None without wrk."""
+    if shutil.which("wrk") is None:
+        return None
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "-H",
+            "Authorization: Bearer bench",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    return float(found.group(1)) if found else None
 
 
 if __name__ == "__main__":
