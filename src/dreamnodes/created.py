@@ -37,11 +37,6 @@ def claim(generation_id: str) -> bool:
         return True
 
 
-def is_claimed(generation_id: str) -> bool:
-    with _claimed_lock:
-        return generation_id in _claimed
-
-
 async def luma_find_created(
     client: ApiClient, request: ApiRequest, started_at: float
 ) -> Mapping[str, Any] | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from dreamnodes import inputs, templates
 from dreamnodes.client import ApiRequest
@@ -18,7 +18,6 @@ from dreamnodes.pricing import estimate_usd
 if TYPE_CHECKING:
     from dreamnodes.webhook import Registration
 
-Wait = Literal["none", "poll", "callback"]
 WAIT_MODES: tuple[str, ...] = ("none", "poll", "callback")
 DEFAULT_TIMEOUT = 900.0
 

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -126,7 +127,7 @@ class Runner:
             self._http = httpx.AsyncClient(transport=self._transport, timeout=60.0)
         return self._http
 
-    @property
+    @cached_property
     def scheduler(self) -> Scheduler | None:
         if self._limits is None:
             return None
