@@ -208,18 +208,13 @@ async def run(args: argparse.Namespace) -> int:
     context = {} if context is None else context
     if not isinstance(context, dict):
         raise DreamError("invalid_input", "context: expected a JSON object", field="context")
-    if not args.time_scale > 0:
-        raise DreamError(
-            "invalid_input", f"time-scale: must be > 0, got {args.time_scale:g}", field="time_scale"
-        )
-    for name in ("video_concurrent", "video_per_minute", "image_concurrent", "image_per_minute"):
-        if getattr(args, name) < 1:
-            flag = name.replace("_", "-")
-            raise DreamError(
-                "invalid_input",
-                f"{flag}: must be at least 1, got {getattr(args, name)}",
-                field=name,
-            )
+    # Limits checks the limit flags and the time scale, before anything runs.
+    limits = Limits(
+        video_concurrent=args.video_concurrent,
+        video_per_minute=args.video_per_minute,
+        image_concurrent=args.image_concurrent,
+        image_per_minute=args.image_per_minute,
+    ).scaled(args.time_scale)
     policy = _policy(args.max_attempts, args.time_scale)
     if args.dry_run:
         if args.each:
@@ -246,12 +241,7 @@ async def run(args: argparse.Namespace) -> int:
             provider=args.provider,
             base_url=sandbox_url or args.base_url,
             retry=policy,
-            limits=Limits(
-                video_concurrent=args.video_concurrent,
-                video_per_minute=args.video_per_minute,
-                image_concurrent=args.image_concurrent,
-                image_per_minute=args.image_per_minute,
-            ).scaled(args.time_scale),
+            limits=limits,
             poll_scale=args.time_scale,
         )
         async with runner:

@@ -45,24 +45,29 @@ class Limits:
     window_seconds: float = 60.0
 
     def __post_init__(self) -> None:
-        counts = (
-            self.video_concurrent,
-            self.video_per_minute,
-            self.image_concurrent,
-            self.image_per_minute,
-        )
-        if any(n < 1 for n in counts) or not self.window_seconds > 0:
+        for name in (
+            "video_concurrent",
+            "video_per_minute",
+            "image_concurrent",
+            "image_per_minute",
+        ):
+            value = getattr(self, name)
+            if value < 1:
+                raise DreamError(
+                    "invalid_input", f"{name}: must be at least 1, got {value}", field=name
+                )
+        if not self.window_seconds > 0:
             raise DreamError(
                 "invalid_input",
-                f"limits must be positive, got {self!r}",
-                field="limits",
+                f"window_seconds: must be > 0, got {self.window_seconds}",
+                field="window_seconds",
             )
 
     def scaled(self, time_scale: float) -> Limits:
         """The same limits on a clock that runs `time_scale` times faster (the sandbox's)."""
         if not time_scale > 0:
             raise DreamError(
-                "invalid_input", f"time_scale must be > 0, got {time_scale}", field="time_scale"
+                "invalid_input", f"time_scale: must be > 0, got {time_scale:g}", field="time_scale"
             )
         return replace(self, window_seconds=self.window_seconds / time_scale)
 

@@ -264,7 +264,7 @@ def test_account_limit_flags_must_be_positive(capsys: pytest.CaptureFixture[str]
     error = json.loads(capsys.readouterr().out)["error"]
     assert code == 2
     assert error["field"] == "video_per_minute"
-    assert error["message"] == "video-per-minute: must be at least 1, got 0"
+    assert error["message"] == "video_per_minute: must be at least 1, got 0"
 
 
 def test_an_unexpected_failure_is_still_one_json_error_and_no_traceback(
