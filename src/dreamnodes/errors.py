@@ -18,6 +18,8 @@ ErrorCode = Literal[
     "timeout",
     "generation_failed",
     "wait_timeout",
+    "unknown_outcome",  # the request may or may not have taken effect; nothing was resent
+    "internal_error",  # a bug in dreamnodes, not a problem with the input or the provider
 ]
 
 # Input problems exit 2 on the command line; everything else exits 1.
