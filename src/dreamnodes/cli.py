@@ -7,8 +7,10 @@ on stdout, one readable line on stderr, exit 2 for bad input or templates, 1 for
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -91,6 +93,18 @@ def fail(error: DreamError) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # SIGTERM stops like Ctrl-C: running runs are recorded `interrupted`, not left running.
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser(argv[0] if argv else None).parse_args(argv)
@@ -107,12 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still the contract's JSON and one line, no traceback
         if os.environ.get("DREAMNODES_DEBUG"):
             raise
+        from dreamnodes.redact import scrub_text
+
         message = f"internal error ({type(exc).__name__}: {exc}); DREAMNODES_DEBUG=1 shows where"
-        for name in ("LUMA_API_KEY", "PIXAZO_API_KEY"):
-            secret = os.environ.get(name)
-            if secret:
-                message = message.replace(secret, "***")
-        return fail(DreamError("provider_error", message))
+        keys = (os.environ.get(name, "") for name in ("LUMA_API_KEY", "PIXAZO_API_KEY"))
+        return fail(DreamError("provider_error", scrub_text(message, keys, "***")))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -141,10 +154,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "runs":
         from dreamnodes.runs_cli import runs_command
 
-        return runs_command(
-            args,
-            lambda record: commands.rerun(record, args.store, getattr(args, "timeout", None)),
-        )
+        return runs_command(args, lambda record: commands.rerun(record, args))
     if args.command == "webhook":
         from dreamnodes.webhook_cli import serve_webhooks
 

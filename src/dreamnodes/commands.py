@@ -57,6 +57,13 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     add("--store", default=None, metavar="PATH", help="the run log (default $DREAMNODES_STORE)")
     add("--no-store", action="store_true", help="do not record this run")
     add(
+        "--allow-private-urls",
+        action="store_true",
+        default=None,
+        help="let downloads reach private and loopback addresses"
+        " (also DREAMNODES_ALLOW_PRIVATE_URLS=1)",
+    )
+    add(
         "--time-scale",
         type=float,
         default=1.0,
@@ -243,7 +250,11 @@ async def run(args: argparse.Namespace) -> int:
             retry=policy,
             limits=limits,
             poll_scale=args.time_scale,
+            allow_private_urls=allow_private_urls(args.allow_private_urls),
         )
+        # A sandbox's port is thrown away with it: the record says "sandbox", and a retry
+        # starts a new one (it never sends a real key to whatever listens there later).
+        recorded = {"sandbox": True, "base_url": None} if args.sandbox else {}
         async with runner:
             if not args.each:
                 output = await run_recorded(
@@ -255,10 +266,11 @@ async def run(args: argparse.Namespace) -> int:
                     wait=args.wait,
                     timeout=args.timeout,
                     download_dir=args.download,
+                    options=recorded,
                 )
                 emit(output)
                 return 0
-            return await _run_each(args, runner, store, params, context, run_items)
+            return await _run_each(args, runner, store, params, context, run_items, recorded)
 
 
 async def _run_each(
@@ -268,6 +280,7 @@ async def _run_each(
     params: dict[str, Any],
     context: dict[str, Any],
     run_items: Any,
+    recorded: dict[str, Any],
 ) -> int:
     from dreamnodes.batch import ProgressBar, read_items
 
@@ -288,6 +301,7 @@ async def _run_each(
         concurrency=args.concurrency,
         stop_on_error=args.stop_on_error,
         on_progress=bar,
+        options=recorded,
     )
     try:
         async for result in results:
@@ -342,8 +356,22 @@ def _policy(max_attempts: int, time_scale: float) -> Any:
     )
 
 
-def rerun(record: Any, store_path: str | None = None, timeout: float | None = None) -> int:
-    """`dreamnodes runs retry ID`: run a failed run again with its recorded params and options."""
+def allow_private_urls(flag: bool | None) -> bool:
+    """The flag when given, else DREAMNODES_ALLOW_PRIVATE_URLS=1."""
+    if flag is not None:
+        return flag
+    return os.environ.get("DREAMNODES_ALLOW_PRIVATE_URLS", "").strip().lower() in ("1", "true")
+
+
+def rerun(record: Any, args: argparse.Namespace) -> int:
+    """`dreamnodes runs retry ID`: the run's unit of work again, through the same protocol.
+
+    The generation the run made (it timed out waiting, the network failed while polling, the
+    run was killed, its create's answer was lost) is picked up or looked for, never paid for
+    again; only a generation that failed is made anew (a unit of its own, `retry:<run id>`).
+    Your key goes to the provider's own API, or to the URL named in this command; a sandbox
+    run is retried against a new sandbox.
+    """
     import asyncio
 
     from dreamnodes.cli import emit
@@ -351,18 +379,41 @@ def rerun(record: Any, store_path: str | None = None, timeout: float | None = No
     from dreamnodes.run import Runner
 
     options = record.options
+    sandboxed = bool(options.get("sandbox")) or bool(getattr(args, "sandbox", False))
+    recorded_url = options.get("base_url")
+    own_url = load_package().manifest["providers"][record.provider]["base_url"]
+    base_url = getattr(args, "base_url", None)
+    if (
+        not sandboxed
+        and base_url is None
+        and recorded_url
+        and recorded_url.rstrip("/") != own_url.rstrip("/")
+    ):
+        raise DreamError(
+            "invalid_input",
+            f"base_url: run {record.id} was sent to {recorded_url}, not to {record.provider}'s"
+            f" API ({own_url}); your key is only sent to a URL named in this command: add"
+            f" --base-url {recorded_url} (or --sandbox)",
+            field="base_url",
+        )
     scale = float(options.get("time_scale", 1.0))
-    # A generation the failed run made (it timed out waiting, the network failed while polling,
-    # the run was killed) is picked up, not paid for again; one that failed is made anew.
-    failed_generation = (record.error or {}).get("code") == "generation_failed"
-    resume = None if failed_generation else record.generation_id
+    if sandboxed:
+        unit = None  # a new sandbox knows nothing of the old one's generations
+    elif (record.error or {}).get("code") == "generation_failed":
+        unit = f"retry:{record.id}"
+    else:
+        unit = record.resume_key
+    timeout = getattr(args, "timeout", None)
+    store_path = getattr(args, "store", None)
 
-    async def again() -> dict[str, Any]:
+    async def again(url: str | None, key: str | None) -> dict[str, Any]:
         async with Runner(
+            api_key=key or os.environ.get(_key_env(record.provider)),
             provider=record.provider,
-            base_url=options.get("base_url"),
+            base_url=url or base_url or recorded_url,
             retry=_policy(int(options.get("max_attempts", 5)), scale),
             poll_scale=scale,
+            allow_private_urls=allow_private_urls(None),
         ) as runner:
             return await run_recorded(
                 runner,
@@ -373,8 +424,11 @@ def rerun(record: Any, store_path: str | None = None, timeout: float | None = No
                 wait=options.get("wait"),
                 timeout=options.get("timeout") if timeout is None else timeout,
                 download_dir=options.get("download_dir"),
-                resume_generation=resume,
+                unit=unit,
+                options={"retry_of": record.id}
+                | ({"sandbox": True, "base_url": None} if sandboxed else {}),
             )
 
-    emit(asyncio.run(again()))
+    with _sandbox(sandboxed, record.provider) as (sandbox_url, sandbox_key):
+        emit(asyncio.run(again(sandbox_url, sandbox_key)))
     return 0

@@ -1,15 +1,18 @@
 """Finding the generation a create made when its answer was lost, so it is never made twice.
 
 Every Luma Generation echoes its request, so the newest recent generation whose `request`
-repeats what was sent is the one the lost answer would have named. Ids handed out (by a
-lookup or by a create that answered) are claimed in this process, so two identical creates
-in one batch never take the same generation.
+repeats what was sent (volatile fields such as `callback_url`, which carries a per-run token,
+left out) is the one the lost answer would have named. Ids handed out (by a lookup or by a
+create that answered) are claimed: in the run log for the unit of work being done (see
+`claiming`), else in this process, so no generation is ever handed to two units.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +27,30 @@ _LIST_DELAYS = (0.5, 1.0, 2.0, 4.0)  # times the policy's first delay
 PAGE_SIZE = 50
 MAX_PAGES = 20
 
+# Request fields that differ between two sends of the same unit of work.
+VOLATILE = frozenset({"callback_url"})
+
 _claimed: set[str] = set()
 _claimed_lock = threading.Lock()
+Claimer = Callable[[str], bool]
+_claimer: ContextVar[Claimer | None] = ContextVar("dreamnodes_claimer", default=None)
+
+
+@contextmanager
+def claiming(claimer: Claimer) -> Iterator[None]:
+    """Inside this block (this task and what it awaits), claims go to `claimer`."""
+    token = _claimer.set(claimer)
+    try:
+        yield
+    finally:
+        _claimer.reset(token)
 
 
 def claim(generation_id: str) -> bool:
-    """Mark an id as taken by this process; False if it already was."""
+    """Mark an id as taken by the current unit of work; False if another one has it."""
+    claimer = _claimer.get()
+    if claimer is not None:
+        return claimer(generation_id)
     with _claimed_lock:
         if generation_id in _claimed:
             return False
@@ -93,10 +114,11 @@ async def _list_page(client: ApiClient, offset: int) -> list[Any]:
         break
     reason = last.message if last else "unknown"
     raise DreamError(
-        code="network_error",
+        code="unknown_outcome",
         message="the answer to the create was lost and the recent generations could not be "
-        f"listed to check whether it was accepted ({reason}); it was not sent again",
-        status=last.status if last else None,
+        f"listed to check whether it was accepted ({reason}); it was not sent again. "
+        "Check with list_generations, or run `dreamnodes runs retry` later: it looks again "
+        "before it sends",
         retryable=True,
     )
 
@@ -109,7 +131,7 @@ def _echoes(echo: Any, sent: Any) -> bool:
         return all(
             key in echo and _echoes(echo[key], value)
             for key, value in sent.items()
-            if value is not None
+            if value is not None and key not in VOLATILE
         )
     if isinstance(sent, list):
         return (

@@ -1,14 +1,17 @@
-"""Runs recorded in the run log, and loops over arrays that resume where they stopped."""
+"""Runs recorded in the run log, each create done exactly once; loops that resume."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from dreamnodes.batch import ItemResult, Progress, run_each
-from dreamnodes.created import luma_find_created
+from dreamnodes.created import claiming, luma_find_created
 from dreamnodes.errors import Attempt, DreamError
 from dreamnodes.prepare import Prepared, describe_request
+from dreamnodes.reservations import Reservations, Unit
 from dreamnodes.run import Runner
 from dreamnodes.store import RunStore, resume_key
 
@@ -24,32 +27,34 @@ async def run_recorded(
     timeout: float | None = None,
     download_dir: str | None = None,
     index: int | None = None,
-    resume_generation: str | None = None,
+    unit: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run a node, writing params, request, attempts and the outcome to the run log.
 
-    With an ``index`` (an item of a loop), a create that an earlier run of the same loop already
-    made is not sent again: that generation is picked up and waited for instead. So is
-    ``resume_generation``, the generation a retried run had already made.
+    A create is one unit of work, done exactly once (see `dreamnodes.reservations`): the run's
+    own, a loop item's (``index``: the same item of the same loop, run again, is the same
+    unit), or the ``unit`` key given (`runs retry` continues the unit of the run it retries).
+    ``options`` are recorded beside the run's own (e.g. that it ran against a sandbox).
     """
     if store is None:
         return await runner.run(
             node_id, params, context, wait=wait, timeout=timeout, download_dir=download_dir
         )
-    options = {
-        "wait": wait,
-        "timeout": timeout,
-        "download_dir": download_dir,
-        "base_url": runner.base_url,
-        "max_attempts": runner.policy.max_attempts,
-        "time_scale": runner.poll_scale,
-    }
     record: dict[str, Any] = {
         "node": node_id,
         "provider": runner.provider,
         "params": dict(params),
         "context": dict(context) if context else None,
-        "options": options,
+        "options": {
+            "wait": wait,
+            "timeout": timeout,
+            "download_dir": download_dir,
+            "base_url": runner.base_url,
+            "max_attempts": runner.policy.max_attempts,
+            "time_scale": runner.poll_scale,
+            **(options or {}),
+        },
     }
     try:
         prepared = await runner.prepare_for(node_id, params, context, wait=wait, timeout=timeout)
@@ -57,8 +62,12 @@ async def run_recorded(
         run_id = store.start(**record)
         store.finish(run_id, error=error.to_dict())
         raise
-    key = None
-    if index is not None and prepared.node.kind == "create" and prepared.request is not None:
+    except Exception as exc:  # a bug in preparing must still leave a record and a clear error
+        run_id = store.start(**record)
+        raise _ended(store, run_id, exc) from None
+    billable = prepared.node.kind == "create" and prepared.request is not None
+    key = unit
+    if key is None and index is not None and billable and prepared.request is not None:
         key = resume_key(
             node_id, runner.provider, runner.base_url, index, prepared.request.json or {}
         )
@@ -66,44 +75,126 @@ async def run_recorded(
     store.set_request(run_id, describe_request(prepared, runner.base_url))
     attempts: list[Attempt] = []
     try:
-        existing = resume_generation
-        if existing is None and key is not None:
-            existing = await _created_before(runner, store, key, run_id, prepared)
-        if existing is not None:
-            store.set_generation(run_id, existing)
-        output = await runner.execute(
-            prepared,
-            download_dir=download_dir,
-            existing_id=existing,
-            on_created=lambda generation_id: store.set_generation(run_id, generation_id),
-            attempts=attempts,
+        if billable:
+            output = await _exactly_once(
+                runner, store, key or f"run:{run_id}", run_id, prepared, download_dir, attempts
+            )
+        else:
+            output = await runner.execute(prepared, download_dir=download_dir, attempts=attempts)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        store.add_attempts(run_id, attempts)
+        store.finish(
+            run_id,
+            error={"code": "interrupted", "message": "the run was stopped (Ctrl-C or SIGTERM)"},
+            status="interrupted",
         )
-    except DreamError as error:
-        store.add_attempts(run_id, attempts or error.attempts)
-        store.finish(run_id, error=error.to_dict())
         raise
+    except Exception as exc:
+        store.add_attempts(run_id, attempts or getattr(exc, "attempts", []))
+        raise _ended(store, run_id, exc) from None
     store.add_attempts(run_id, attempts)
     store.finish(run_id, output=output)
     return output
 
 
-async def _created_before(
-    runner: Runner, store: RunStore, key: str, run_id: str, prepared: Prepared
-) -> str | None:
-    """The generation an earlier run of this loop item made, recorded or lost.
+def _ended(store: RunStore, run_id: str, exc: Exception) -> DreamError:
+    """Record a run's failure; an unexpected exception becomes `internal_error`."""
+    if isinstance(exc, DreamError):
+        error = exc
+    else:
+        error = DreamError(
+            "internal_error",
+            f"internal error ({type(exc).__name__}: {exc}); the run log keeps what was known",
+        )
+    store.finish(run_id, error=error.to_dict())
+    return error
 
-    A recorded one is picked up (also when it failed: a loop run again never pays twice; retry
-    the run to try again). A run that never recorded one may have lost its create's answer:
-    Luma is asked before anything is sent again.
+
+async def _exactly_once(
+    runner: Runner,
+    store: RunStore,
+    key: str,
+    run_id: str,
+    prepared: Prepared,
+    download_dir: str | None,
+    attempts: list[Attempt],
+) -> dict[str, Any]:
+    """Reserve the unit, reconcile an unknown outcome, send at most what is owed, record."""
+    book = Reservations(store)
+    unit = await book.reserve(key, run_id, patience=prepared.timeout + 60.0)
+    with book.held(unit):
+        existing = unit.generation_id
+        if existing is None and unit.sent_at is not None:
+            existing = await _reconcile(runner, book, unit, prepared)
+        if existing is not None:
+            store.set_generation(run_id, existing)
+
+        def created(generation_id: str) -> None:
+            if not book.created(unit, generation_id):
+                raise DreamError(
+                    "unknown_outcome",
+                    f"the create was answered with generation {generation_id}, which another"
+                    " item had already claimed as the answer it lost; this item's own may"
+                    " exist too: check with list_generations before retrying",
+                    generation_id=generation_id,
+                )
+            store.set_generation(run_id, generation_id)
+
+        sent = False
+
+        def sending() -> None:
+            nonlocal sent
+            sent = True
+            book.sending(unit)
+
+        try:
+            with claiming(lambda generation_id: book.claim(unit, generation_id)):
+                return await runner.execute(
+                    prepared,
+                    download_dir=download_dir,
+                    existing_id=existing,
+                    on_send=sending,
+                    on_created=created,
+                    attempts=attempts,
+                )
+        except DreamError as error:
+            if sent and error.generation_id is None and error.code in _REFUSED:
+                book.not_accepted(unit)  # the service answered no: nothing is outstanding
+            raise
+
+
+# Final errors of a create that mean the service answered and did not accept it.
+_REFUSED = frozenset(
+    {"invalid_input", "auth_failed", "insufficient_credits", "not_found", "rate_limited"}
+)
+
+
+async def _reconcile(
+    runner: Runner, book: Reservations, unit: Unit, prepared: Prepared
+) -> str | None:
+    """The generation an earlier send of this unit made, or None if the service has none.
+
+    Luma is asked (its list echoes each request); a provider with no lookup cannot be asked,
+    so nothing is sent again: the unit ends in `unknown_outcome` with what is known.
     """
-    recorded = store.generation_for(key, include_failed=True)
-    if recorded is not None or runner.provider != "luma" or prepared.request is None:
-        return recorded
-    since = store.unanswered_since(key, excluding=run_id)
-    if since is None:
+    assert unit.sent_at is not None and prepared.request is not None
+    sent = datetime.fromtimestamp(unit.sent_at, UTC).isoformat(timespec="seconds")
+    if runner.provider != "luma":
+        raise DreamError(
+            "unknown_outcome",
+            f"a create for this unit of work was sent at {sent} and its answer was never"
+            f" recorded; {runner.provider} offers no way to look it up, so it was not sent"
+            " again. Check the provider's dashboard or your callback URL for a request made"
+            " then; to pay for a new one, run the node again as a new run",
+            retryable=False,
+        )
+    with claiming(lambda generation_id: book.claim(unit, generation_id)):
+        found = await luma_find_created(runner.client, prepared.request, unit.sent_at)
+    if found is None:
         return None
-    found = await luma_find_created(runner.client, prepared.request, since)
-    return None if found is None else str(found["id"])
+    generation_id = str(found["id"])
+    book.created(unit, generation_id)
+    return generation_id
 
 
 async def run_items(
@@ -120,6 +211,7 @@ async def run_items(
     concurrency: int = 16,
     stop_on_error: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[ItemResult]:
     """Run a node once per item (``{{item...}}``, ``{{index}}`` in params), results in order."""
     base = dict(context or {})
@@ -135,6 +227,7 @@ async def run_items(
             timeout=timeout,
             download_dir=download_dir,
             index=index,
+            options=options,
         )
 
     async for result in run_each(

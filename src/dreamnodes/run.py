@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from dreamnodes.webhook import CallbackReceiver
+    from dreamnodes.webhook import CallbackReceiver, Registration
 
 from dreamnodes import results
 from dreamnodes.client import ApiClient, ApiRequest, ApiResponse
@@ -27,12 +27,17 @@ from dreamnodes.limits import Limits, Scheduler, Ticket, family_of
 from dreamnodes.package import Package, load_package
 from dreamnodes.prepare import WAIT_MODES, Prepared, prepare
 from dreamnodes.retry import RetryPolicy
+from dreamnodes.tracking import LIST_SIZE, Tracker, states_of
 
 # Seconds between polls: quick at first, then every 5 s (video jobs take 30 to 190 s).
 VIDEO_POLLS = (2.0, 2.0, 3.0, 3.0, 5.0)
 IMAGE_POLLS = (1.0, 1.0, 2.0)
-# How long to wait for a callback before polling instead: longer than the slowest video job.
-CALLBACK_GRACE = 300.0
+# Waiting for a callback: the first look after a grace fit for the job (never more than half
+# the timeout), then a slow pace until the timeout, with one last look at the deadline.
+CALLBACK_GRACE = {"video": 30.0, "image": 10.0}
+CALLBACK_PACE = {"video": 20.0, "image": 5.0}
+# How often the generations of creates nobody waits for are looked at (the running cap).
+TRACK_EVERY = {"video": 5.0, "image": 2.0}
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -54,8 +59,11 @@ class Runner:
         package: Package | None = None,
         sleep: Sleep = asyncio.sleep,
         receiver: CallbackReceiver | None = None,
+        allow_private_urls: bool = False,
     ) -> None:
         self.package = package or load_package()
+        # Downloads may reach private addresses (besides this provider's own origin).
+        self.allow_private_urls = allow_private_urls
         if provider not in self.package.manifest["providers"]:
             raise DreamError(
                 "invalid_input",
@@ -76,6 +84,7 @@ class Runner:
         self._receiver = receiver  # a webhook.CallbackReceiver, started on first use
         self._stop_receiver = False
         self._receiver_lock = asyncio.Lock()
+        self._tracker: Tracker | None = None
 
     def __repr__(self) -> str:
         return f"Runner(provider={self.provider!r}, base_url={self.base_url!r})"
@@ -144,7 +153,30 @@ class Runner:
                 self._stop_receiver = True
         return self._receiver
 
+    @property
+    def tracker(self) -> Tracker:
+        """Holds running slots of creates nobody waits for until their generations end."""
+        if self._tracker is None:
+            lists = self.provider == "luma"
+            self._tracker = Tracker(
+                self._state_of,
+                self._listed_states if lists else None,
+                TRACK_EVERY["video"] / self.poll_scale,
+                self.sleep,
+            )
+        return self._tracker
+
+    async def _state_of(self, generation_id: str) -> str | None:
+        state = (await self.get(generation_id)).get("state")
+        return state if isinstance(state, str) else None
+
+    async def _listed_states(self) -> dict[str, str]:
+        request = ApiRequest("GET", "/generations", query={"limit": LIST_SIZE, "offset": 0})
+        return states_of((await self.client.send_once(request)).json)
+
     async def aclose(self) -> None:
+        if self._tracker is not None:
+            await self._tracker.aclose()
         if self._stop_receiver and self._receiver is not None:
             await self._receiver.stop()
         if self._client is not None:
@@ -234,10 +266,13 @@ class Runner:
         on_created: Callable[[str], None] | None = None,
         existing_id: str | None = None,
         attempts: list[Attempt] | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         """Send a prepared call; `existing_id` resumes a generation created earlier instead.
 
-        The attempts of the main request are appended to ``attempts`` when given.
+        ``on_send`` is called just before a create leaves, ``on_created`` with the id its
+        answer names. The attempts of the main request are appended to ``attempts`` when given.
+        The running slot of a create is held until its generation ends, also without waiting.
         """
         from dreamnodes import local  # local nodes need no client
 
@@ -246,37 +281,58 @@ class Runner:
         node = prepared.node
         if prepared.request is None:
             return await local.run_local(self, prepared, download_dir=download_dir)
+        create = node.kind == "create"
+        family = str(node.spec.get("family", "video"))
         ticket: Ticket | None = None
-        if node.kind == "create" and existing_id is None and self.scheduler is not None:
-            ticket = await self.scheduler.acquire(str(node.spec["family"]))
+        if create and existing_id is None and self.scheduler is not None:
+            ticket = await self.scheduler.acquire(family)
         try:
             if existing_id is not None:
                 output = await self.get(existing_id)
             else:
+                if create and on_send is not None:
+                    on_send()
                 output = await self._send(prepared, attempts)
                 if ticket is not None:
                     ticket.answered()
-                if node.kind == "create" and on_created is not None:
+                if create and on_created is not None:
                     on_created(output["id"])
-            if node.kind == "create" and wait != "none":
-                family = str(node.spec["family"])
-                started = time.monotonic()
-                if prepared.callback is not None and output.get("state") not in results.TERMINAL:
-                    grace = min(timeout, CALLBACK_GRACE / self.poll_scale)
-                    heard = await prepared.callback.wait(output["id"], grace)
-                    output = heard or output
-                remaining = max(timeout - (time.monotonic() - started), 0.0)
-                output = await self.wait_for(output, timeout=remaining, family=family)
+            if create and wait != "none":
+                output = await self.wait_for(
+                    output, timeout=timeout, family=family, callback=prepared.callback
+                )
+            elif ticket is not None and output.get("state") not in results.TERMINAL:
+                self.tracker.hold(output["id"], ticket)
+                ticket = None
         finally:
             if ticket is not None:
                 ticket.release()
             if prepared.callback is not None:
                 prepared.callback.close()
         if download_dir is not None and output.get("state") == "completed":
-            from dreamnodes.download import download_assets
-
-            output["files"] = await download_assets(self.http, output, download_dir)
+            output["files"] = await self._download(output, download_dir)
         return output
+
+    async def _download(self, output: dict[str, Any], folder: str) -> list[Any]:
+        """The assets of a paid generation: a failure names the generation, which stays."""
+        from dreamnodes.download import download_assets
+
+        try:
+            files: list[Any] = await download_assets(
+                self.http,
+                output,
+                folder,
+                allow_private_urls=self.allow_private_urls,
+                provider_url=self.base_url,
+            )
+        except DreamError as error:
+            error.generation_id = output["id"]
+            error.message = (
+                f"generation {output['id']} completed, but its assets were not saved"
+                f" ({error.message}); get them later with download_asset or get_generation"
+            )
+            raise
+        return files
 
     async def _send(
         self, prepared: Prepared, attempts: list[Attempt] | None = None
@@ -316,41 +372,66 @@ class Runner:
             "offset": None,
         }
 
+    async def _look(self, output: dict[str, Any], sent: Any) -> dict[str, Any]:
+        """The generation now; a retryable failure keeps what we knew (the next look retries)."""
+        try:
+            latest = await self.get(output["id"])
+        except DreamError as error:
+            if not error.retryable:
+                raise
+            return output
+        if latest.get("request") is None:
+            latest["request"] = sent
+        return latest
+
     async def get(self, generation_id: str) -> dict[str, Any]:
         """The generation now (one Get Generation call, with its own retry budget)."""
         prepared = self.prepare("get_generation", {"generation_id": generation_id})
         return await self._send(prepared)
 
     async def wait_for(
-        self, output: dict[str, Any], *, timeout: float, family: str = "video"
+        self,
+        output: dict[str, Any],
+        *,
+        timeout: float,
+        family: str = "video",
+        callback: Registration | None = None,
     ) -> dict[str, Any]:
         """Poll until the generation completes or fails; a failure is `generation_failed`.
 
-        Pixazo's status has no request echo: the created output's `request` is kept.
+        With a `callback` registration, a callback wakes the wait early, but only a Get
+        Generation is believed: a terminal callback the service denies (forged, or for another
+        generation) ends the listening and polling goes on. Without one arriving, the first
+        look comes after a grace fit for the job and then at a slow pace, the last one at the
+        deadline. Pixazo's status has no request echo: the created output's `request` is kept.
         """
         sent = output.get("request")
-        schedule = VIDEO_POLLS if family == "video" else IMAGE_POLLS
+        polling = tuple(
+            d / self.poll_scale for d in (VIDEO_POLLS if family == "video" else IMAGE_POLLS)
+        )
+        schedule = polling
+        if callback is not None:
+            grace = min(CALLBACK_GRACE.get(family, 30.0) / self.poll_scale, timeout / 2)
+            schedule = (grace, CALLBACK_PACE.get(family, 20.0) / self.poll_scale)
         deadline = time.monotonic() + timeout
         polls = 0
         while output.get("state") not in results.TERMINAL:
-            delay = schedule[min(polls, len(schedule) - 1)] / self.poll_scale
-            if time.monotonic() + delay > deadline:
-                raise DreamError(
-                    "wait_timeout",
-                    f"generation {output['id']} is still {output.get('state')} after {timeout:g} s;"
-                    " get it later with get_generation",
-                    generation_id=output["id"],
-                    retryable=True,
-                )
-            await self.sleep(delay)
+            delay = schedule[min(polls, len(schedule) - 1)]
+            now = time.monotonic()
+            heard = None
+            if callback is not None and not callback.closed and now < deadline:
+                heard = await callback.wait(output["id"], max(0.0, min(delay, deadline - now)))
+            elif now + delay > deadline:
+                raise _still_running(output, timeout)
+            else:
+                await self.sleep(delay)
             polls += 1
-            try:
-                output = await self.get(output["id"])
-            except DreamError as error:
-                if not error.retryable:
-                    raise
-            if output.get("request") is None:
-                output["request"] = sent
+            output = await self._look(output, sent)
+            if heard is not None and output.get("state") not in results.TERMINAL:
+                callback = None  # the service denies what a callback said: stop listening
+                schedule, polls = polling, 0
+            if output.get("state") not in results.TERMINAL and time.monotonic() >= deadline:
+                raise _still_running(output, timeout)
         if output["state"] == "failed":
             reason = output.get("failure_reason") or "no reason given"
             raise DreamError(
@@ -360,6 +441,16 @@ class Runner:
                 failure_reason=output.get("failure_reason"),
             )
         return output
+
+
+def _still_running(output: Mapping[str, Any], timeout: float) -> DreamError:
+    return DreamError(
+        "wait_timeout",
+        f"generation {output['id']} is still {output.get('state')} after {timeout:g} s;"
+        " get it later with get_generation",
+        generation_id=output["id"],
+        retryable=True,
+    )
 
 
 def _policy(retry: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:

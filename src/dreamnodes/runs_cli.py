@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from dreamnodes.errors import DreamError
 from dreamnodes.store import STATUSES, RunRecord, RunStore
@@ -39,6 +38,16 @@ def add_runs_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
     retry = with_store(actions.add_parser("retry", help="run a failed run again, same params"))
     retry.add_argument("id", metavar="ID")
+    where = retry.add_mutually_exclusive_group()
+    where.add_argument(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help="send to this URL (needed when the run was not sent to the provider's own API)",
+    )
+    where.add_argument(
+        "--sandbox", action="store_true", help="retry against a new built-in sandbox"
+    )
     retry.add_argument(
         "--timeout",
         type=float,
@@ -46,10 +55,6 @@ def add_runs_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         metavar="S",
         help="wait this long (default: as recorded)",
     )
-
-
-# A run has this long past its wait timeout to finish before it counts as abandoned.
-ABANDONED_AFTER = 300.0
 
 
 def runs_command(args: argparse.Namespace, rerun: Callable[[RunRecord], int]) -> int:
@@ -64,25 +69,23 @@ def runs_command(args: argparse.Namespace, rerun: Callable[[RunRecord], int]) ->
         if args.runs_command == "show":
             print(json.dumps(record.to_dict(), indent=2, ensure_ascii=False))
             return 0
-        if record.status != "failed" and not _abandoned(record):
-            why = "is still running" if record.status == "running" else "succeeded"
+        if record.status == "succeeded" or (record.status == "running" and not record.abandoned):
+            owner = (record.owner or "").split(":")
+            why = (
+                "succeeded"
+                if record.status == "succeeded"
+                else f"is still running (process {owner[1] if len(owner) > 1 else '?'}"
+                f" on {owner[0] or '?'})"
+            )
             raise DreamError(
                 "invalid_input",
-                f"run {record.id} {why}; only a failed or abandoned run can be retried",
+                f"run {record.id} {why}; only a failed, interrupted or abandoned run can be"
+                " retried",
                 field="id",
             )
     except DreamError as error:
         return _fail(error)
     return rerun(record)
-
-
-def _abandoned(record: RunRecord) -> bool:
-    """A run still marked running long after it could have ended: its process was killed."""
-    if record.status != "running":
-        return False
-    timeout = float(record.options.get("timeout") or 900.0)
-    started = datetime.fromisoformat(record.started_at)
-    return (datetime.now(UTC) - started).total_seconds() > timeout + ABANDONED_AFTER
 
 
 def _fail(error: DreamError) -> int:
@@ -111,7 +114,7 @@ def _summary(record: RunRecord) -> dict[str, object]:
         "id": record.id,
         "node": record.node,
         "provider": record.provider,
-        "status": record.status,
+        "status": record.shown_status,
         "started_at": record.started_at,
         "finished_at": record.finished_at,
         "seconds": record.seconds,
@@ -125,7 +128,7 @@ def _row(record: RunRecord) -> tuple[str, ...]:
     return (
         record.id,
         record.node,
-        record.status,
+        record.shown_status,
         record.started_at.replace("T", " ").removesuffix("Z")[:19],
         "-" if seconds is None else f"{seconds:.1f}s",
         record.generation_id or "-",

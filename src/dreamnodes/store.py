@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from dreamnodes.errors import Attempt, DreamError
+from dreamnodes.heartbeat import Heartbeat
+from dreamnodes.owner import LEASE, alive, this_owner
 
 REDACTED = "[redacted]"
-STATUSES = ("running", "succeeded", "failed")
+STATUSES = ("running", "succeeded", "failed", "interrupted")
 
 # Keys whose values are secret whatever they hold ("max_tokens" is not a secret: token(?!s)).
 _SECRET_KEY = re.compile(
@@ -74,6 +76,38 @@ _MIGRATIONS: tuple[str, ...] = (
         WHERE resume_key IS NOT NULL;
     CREATE INDEX IF NOT EXISTS attempts_by_run ON attempts(run_id, seq);
     """,
+    # Exactly once: units of work (reserved by an owner with a lease) and the generations
+    # each one claimed. Every earlier run becomes a unit; one that may have sent a create and
+    # recorded no generation keeps `sent_at`, so its lost create is looked for, never resent.
+    """
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN lease_until REAL;
+    UPDATE runs SET resume_key = 'run:' || id WHERE resume_key IS NULL;
+    CREATE TABLE IF NOT EXISTS units (
+        key TEXT PRIMARY KEY,
+        owner TEXT,
+        lease_until REAL,
+        run_id TEXT,
+        reserved_at REAL NOT NULL,
+        sent_at REAL,
+        generation_id TEXT
+    );
+    CREATE TABLE IF NOT EXISTS claims (
+        generation_id TEXT PRIMARY KEY,
+        unit TEXT NOT NULL,
+        claimed_at REAL NOT NULL
+    );
+    INSERT OR IGNORE INTO units (key, reserved_at, sent_at, generation_id)
+        SELECT resume_key,
+               (julianday(MIN(started_at)) - 2440587.5) * 86400.0,
+               CASE WHEN COUNT(generation_id) = 0
+                    THEN (julianday(MIN(started_at)) - 2440587.5) * 86400.0 END,
+               MAX(generation_id)
+        FROM runs GROUP BY resume_key;
+    INSERT OR IGNORE INTO claims (generation_id, unit, claimed_at)
+        SELECT generation_id, resume_key, 0 FROM runs WHERE generation_id IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS units_by_owner ON units(owner) WHERE owner IS NOT NULL;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -109,8 +143,20 @@ class RunRecord:
     output: dict[str, Any] | None
     error: dict[str, Any] | None
     generation_id: str | None
-    resume_key: str | None
+    resume_key: str | None  # the unit of work the run does (see dreamnodes.reservations)
     options: dict[str, Any]
+    owner: str | None = None  # the process running it, while it runs
+    lease_until: float | None = None
+
+    @property
+    def abandoned(self) -> bool:
+        """Marked running, but the process that ran it is gone (killed, or lost its host)."""
+        return self.status == "running" and not alive(self.owner, self.lease_until, time.time())
+
+    @property
+    def shown_status(self) -> str:
+        """The status a user should see: a dead process's run is `abandoned`, not running."""
+        return "abandoned" if self.abandoned else self.status
 
     @property
     def seconds(self) -> float | None:
@@ -120,7 +166,7 @@ class RunRecord:
         return (_parse_time(self.finished_at) - _parse_time(self.started_at)).total_seconds()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "status": self.shown_status}
 
 
 def scrub(value: Any, secrets: Iterable[str] = ()) -> Any:
@@ -192,9 +238,10 @@ class RunStore:
         )
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self.heartbeat = Heartbeat(self)
         try:
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                _private_file(Path(self.path))
             self._db = self._connect()
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
@@ -214,12 +261,17 @@ class RunStore:
         options: Mapping[str, Any],
         resume_key: str | None = None,
     ) -> str:
-        """Record a run that is starting; returns its id (sortable by start time)."""
+        """Record a run that is starting; returns its id (sortable by start time).
+
+        The run is owned by this process (see `dreamnodes.owner`): if the process dies, the run
+        is seen as abandoned at once on this host, and when its lease ends elsewhere.
+        """
         run_id = new_run_id()
         with self._write() as db:
             db.execute(
                 "INSERT INTO runs (id, node, provider, status, started_at, params, context,"
-                " options, resume_key) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                " options, resume_key, owner, lease_until)"
+                " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     node,
@@ -228,10 +280,17 @@ class RunStore:
                     self._json(params),
                     None if context is None else self._json(context),
                     self._json(options),
-                    resume_key,
+                    resume_key or f"run:{run_id}",
+                    this_owner(),
+                    time.time() + LEASE,
                 ),
             )
+        self.heartbeat.start()
         return run_id
+
+    def set_unit(self, run_id: str, key: str) -> None:
+        """The unit of work this run does (a loop item's key, or the run it retries)."""
+        self._update(run_id, "resume_key = ?", (key,))
 
     def set_request(self, run_id: str, request: Mapping[str, Any]) -> None:
         self._update(run_id, "request = ?", (self._json(request),))
@@ -265,13 +324,14 @@ class RunStore:
         *,
         output: Mapping[str, Any] | None = None,
         error: Mapping[str, Any] | None = None,
+        status: str | None = None,
     ) -> None:
-        """Close a run: failed if an error is given, succeeded otherwise."""
-        status = "failed" if error is not None else "succeeded"
+        """Close a run: failed if an error is given, succeeded otherwise (or `status`)."""
+        status = status or ("failed" if error is not None else "succeeded")
         generation_id = _generation_of(output) or _generation_of(error)
         self._update(
             run_id,
-            "status = ?, finished_at = ?, output = ?, error = ?,"
+            "status = ?, finished_at = ?, output = ?, error = ?, owner = NULL,"
             " generation_id = COALESCE(generation_id, ?)",
             (
                 status,
@@ -346,6 +406,7 @@ class RunStore:
         return _parse_time(str(row[0])).timestamp()
 
     def close(self) -> None:
+        self.heartbeat.stop()
         with self._lock:
             self._db.close()
 
@@ -452,7 +513,7 @@ class RunStore:
             )
         ]
         (run_id, node, provider, status, started, finished, params, context, request) = row[:9]
-        (output, error, generation_id, key, options) = row[9:]
+        (output, error, generation_id, key, options, owner, lease_until) = row[9:]
         return RunRecord(
             id=run_id,
             node=node,
@@ -469,13 +530,33 @@ class RunStore:
             generation_id=generation_id,
             resume_key=key,
             options=json.loads(options),
+            owner=owner,
+            lease_until=lease_until,
         )
 
 
 _COLUMNS = (
     "id, node, provider, status, started_at, finished_at, params, context, request,"
-    " output, error, generation_id, resume_key, options"
+    " output, error, generation_id, resume_key, options, owner, lease_until"
 )
+
+
+def _private_file(path: Path) -> None:
+    """The run log holds callback tokens and prompts: readable by its owner only.
+
+    A folder we create is 0700; the file is created 0600 (SQLite gives its -wal and -shm files
+    the database file's mode) and an existing one of ours is narrowed to 0600.
+    """
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        info = os.fstat(fd)
+        if info.st_mode & 0o077 and info.st_uid == getattr(os, "getuid", lambda: -1)():
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def new_run_id() -> str:

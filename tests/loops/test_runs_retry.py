@@ -75,14 +75,15 @@ def test_runs_list_show_and_retry_after_network_fault(
         str(SCALE),
     )
     assert failed.code == 1
-    assert failed.lines[0]["error"]["code"] == "network_error"
+    # The create's answer and the lookup were both lost: its outcome is unknown, not resent.
+    assert failed.lines[0]["error"]["code"] == "unknown_outcome"
     assert proxy.dropped >= 2 and sb.generations() == []
 
     listed = run_cli("runs", "list", "--json", "--store", store)
     assert listed.code == 0
     (run,) = listed.lines[0]
     assert run["node"] == "dream_machine" and run["status"] == "failed"
-    assert run["error_code"] == "network_error"
+    assert run["error_code"] == "unknown_outcome"
 
     shown = run_cli("runs", "show", run["id"], "--store", store)
     record = shown.lines[0]
@@ -94,7 +95,10 @@ def test_runs_list_show_and_retry_after_network_fault(
     assert record["options"]["time_scale"] == SCALE  # a rehearsal is retried as a rehearsal
 
     proxy.down = False
-    retried = run_cli("runs", "retry", run["id"], "--store", store)
+    # The key goes only where this command says: the proxy is not Luma's own API.
+    refused = run_cli("runs", "retry", run["id"], "--store", store)
+    assert refused.code == 2 and refused.lines[0]["error"]["field"] == "base_url"
+    retried = run_cli("runs", "retry", run["id"], "--store", store, "--base-url", base)
     assert retried.code == 0, retried.err
     output = retried.lines[0]
     assert output["state"] == "completed"
@@ -132,7 +136,17 @@ def test_retrying_a_run_that_timed_out_waiting_picks_up_its_generation(
         (run,) = run_cli("runs", "list", "--json", "--store", store).lines[0]
         assert run["generation_id"] == error["generation_id"]
 
-        retried = run_cli("runs", "retry", run["id"], "--store", store, "--timeout", "60")
+        retried = run_cli(
+            "runs",
+            "retry",
+            run["id"],
+            "--store",
+            store,
+            "--timeout",
+            "60",
+            "--base-url",
+            sb.luma_url,
+        )
         assert retried.code == 0, retried.err
         assert retried.lines[0]["id"] == error["generation_id"]
         assert retried.lines[0]["state"] == "completed"

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from dreamnodes.journal import run_recorded
+from dreamnodes.reservations import Reservations, Unit
 from dreamnodes.run import Runner
 from dreamnodes.store import RunStore, resume_key
 
@@ -84,8 +85,15 @@ def earlier_run(store: RunStore, generation_id: str | None) -> None:
         options={},
         resume_key=key,
     )
+    # What the protocol wrote: the unit reserved, the create about to leave, maybe its answer.
+    book = Reservations(store)
+    unit = book.try_reserve(key, run_id)
+    assert isinstance(unit, Unit)
+    book.sending(unit)
     if generation_id:
+        book.created(unit, generation_id)
         store.set_generation(run_id, generation_id)
+    book.release(unit)
     store.finish(run_id, error={"code": "network_error", "message": "answer lost"})
 
 

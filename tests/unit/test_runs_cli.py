@@ -159,19 +159,33 @@ def test_retry_refuses_a_run_that_did_not_fail(
     assert runs_command(parse("runs", "retry", runs[which], "--store", path), no_rerun) == 2
     out, err = capsys.readouterr()
     assert json.loads(out)["error"]["code"] == "invalid_input"
-    assert runs[which] in err and word in err and "only a failed or abandoned run" in err
+    assert (
+        runs[which] in err and word in err and "only a failed, interrupted or abandoned run" in err
+    )
 
 
-def test_a_run_left_running_long_past_its_timeout_counts_as_abandoned(
-    path: str, runs: dict[str, str]
+def test_a_run_whose_process_died_is_abandoned_at_once_and_can_be_retried(
+    path: str, runs: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import socket
     import sqlite3
+    import subprocess
+    import sys
 
-    with sqlite3.connect(path) as db:  # its process was killed an hour ago
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    with sqlite3.connect(path) as db:  # its process was killed a moment ago
         db.execute(
-            "UPDATE runs SET started_at = ? WHERE id = ?",
-            ("2020-01-01T00:00:00.000Z", runs["running"]),
+            "UPDATE runs SET owner = ? WHERE id = ?",
+            (f"{socket.gethostname()}:{dead.stdout.strip()}:-", runs["running"]),
         )
+    assert runs_command(parse("runs", "list", "--store", path), no_rerun) == 0
+    listed = capsys.readouterr().out
+    assert f"{runs['running']}" in listed and "abandoned" in listed
     seen: list[RunRecord] = []
     assert (
         runs_command(
