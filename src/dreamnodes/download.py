@@ -1,79 +1,43 @@
-"""Streaming downloads of generated assets: constant memory, atomic, size-capped, type-checked.
+"""Streaming downloads of generated assets: safe by default, constant memory, atomic, size-capped.
 
-A download streams into a temporary file next to its target, hashing as it goes, and only an
-fsync and `os.replace` make it visible: on any failure (HTTP error, cap exceeded, wrong content,
-dropped connection, cancellation) the temporary file is removed and the target is untouched.
+- Only public addresses are fetched, plus the provider's own origin, on every redirect hop
+  (`dreamnodes.addresses`); `allow_private_urls=True` (or `DREAMNODES_ALLOW_PRIVATE_URLS=1`)
+  opts out.
+- Media is asked for as identity; a body that still comes gzip- or deflate-encoded is inflated
+  piece by piece with the decoded bytes counted against the same cap (any other encoding is
+  refused), so a compression bomb costs a few MB of memory, not the size it expands to.
+- The first bytes must be the media type the server declared (`dreamnodes.mediatypes`).
+- The body streams into a temporary file next to its target, hashed as it goes, and only an
+  fsync and `os.replace` make it visible (`dreamnodes.partfiles`): on any failure (HTTP error,
+  cap exceeded, wrong content, dropped connection, cancellation) the temporary file is removed
+  and the target is untouched; stale temporary files of killed processes are swept.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hashlib
 import os
 import re
-import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar
-from urllib.parse import unquote, urlsplit
+from typing import Any, Final
+from urllib.parse import unquote
 
 import httpx
 
-from .errors import DreamError, ErrorCode
+from .addresses import AddressGuard
+from .errors import DreamError
+from .fetch import body, check_url, http_error, open_stream, shown_url
+from .mediatypes import FORMATS, SNIFF_BYTES, Kind, MediaFormat, choose_format
+from .mediatypes import format_for_extension as format_for_extension
+from .mediatypes import format_for_mime as format_for_mime
+from .mediatypes import sniff as sniff
+from .partfiles import PartFile, in_thread, sweep_stale
 
 __all__ = ["DownloadedFile", "MediaFormat", "download", "download_assets"]
 
-T = TypeVar("T")
-Kind = Literal["video", "image"]
-
 DEFAULT_MAX_BYTES: Final = 2 * 1024**3
-_SNIFF_BYTES: Final = 16
-_MAX_REDIRECTS: Final = 5
-# Headers that carry a credential: never sent to another origin than the API's own.
-_CREDENTIAL_HEADERS: Final = (
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "ocp-apim-subscription-key",
-    "x-api-key",
-)
-_GENERIC_TYPES: Final = frozenset(
-    {"", "application/octet-stream", "binary/octet-stream", "application/binary"}
-)
 _ASSET_KINDS: Final[tuple[Kind, ...]] = ("video", "image")
 _PLAIN_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]*")
-
-
-@dataclass(frozen=True)
-class MediaFormat:
-    """A media type we save: its kind, MIME type, extensions (first preferred) and magic."""
-
-    kind: Kind
-    mime: str
-    extensions: tuple[str, ...]
-    signature: str
-    aliases: tuple[str, ...] = ()
-
-
-FORMATS: Final = (
-    MediaFormat("video", "video/mp4", (".mp4", ".m4v"), "isobmff", ("video/x-m4v",)),
-    MediaFormat("video", "video/quicktime", (".mov",), "isobmff"),
-    MediaFormat("video", "video/webm", (".webm",), "ebml"),
-    MediaFormat("video", "video/x-matroska", (".mkv",), "ebml"),
-    MediaFormat("image", "image/jpeg", (".jpg", ".jpeg"), "jpeg", ("image/jpg", "image/pjpeg")),
-    MediaFormat("image", "image/png", (".png",), "png"),
-    MediaFormat("image", "image/gif", (".gif",), "gif"),
-    MediaFormat("image", "image/webp", (".webp",), "webp"),
-)
-_SIGNATURE_NAMES: Final = {
-    "isobmff": "an MP4/QuickTime file",
-    "ebml": "a WebM/Matroska file",
-    "jpeg": "a JPEG image",
-    "png": "a PNG image",
-    "gif": "a GIF image",
-    "webp": "a WebP image",
-}
 
 
 @dataclass(frozen=True)
@@ -86,36 +50,6 @@ class DownloadedFile:
     sha256: str
 
 
-def format_for_mime(mime: str) -> MediaFormat | None:
-    mime = mime.split(";", 1)[0].strip().lower()
-    for fmt in FORMATS:
-        if mime == fmt.mime or mime in fmt.aliases:
-            return fmt
-    return None
-
-
-def format_for_extension(ext: str) -> MediaFormat | None:
-    ext = ext.lower()
-    return next((fmt for fmt in FORMATS if ext in fmt.extensions), None)
-
-
-def sniff(head: bytes) -> str | None:
-    """The signature the first bytes show (`isobmff`, `ebml`, `jpeg`, `png`, `gif`, `webp`)."""
-    if head[4:8] == b"ftyp":
-        return "isobmff"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "ebml"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
 async def download(
     http: httpx.AsyncClient,
     url: str,
@@ -125,14 +59,19 @@ async def download(
     max_bytes: int = DEFAULT_MAX_BYTES,
     expect: Kind | None = None,
     chunk_size: int = 1 << 20,
+    allow_private_urls: bool = False,
+    provider_url: str | None = None,
 ) -> DownloadedFile:
     """Stream `url` into `directory`, atomically, and return what was saved.
 
     `filename` must be a plain name; without an extension (or without a name at all) the
     extension comes from the content. The extension must agree with the content type (and the
-    first bytes), and with `expect` when given.
+    first bytes), and with `expect` when given. Only public addresses are fetched, plus the
+    origin (scheme, host, port) of `provider_url`, the provider base URL of the run; all
+    addresses with `allow_private_urls=True` or `DREAMNODES_ALLOW_PRIVATE_URLS=1`.
     """
     stem, ext = _split_filename(filename) if filename is not None else (None, None)
+    guard = AddressGuard.make(allow_private_urls=allow_private_urls, provider_url=provider_url)
     return await _download(
         http,
         url,
@@ -142,6 +81,8 @@ async def download(
         max_bytes=max_bytes,
         expect=expect,
         chunk_size=chunk_size,
+        guard=guard,
+        field="url",
     )
 
 
@@ -151,10 +92,13 @@ async def download_assets(
     directory: str | os.PathLike[str],
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    allow_private_urls: bool = False,
+    provider_url: str | None = None,
 ) -> dict[str, str]:
     """Save a normalised generation's video and/or image as `DIR/<id>.mp4` / `DIR/<id>.jpg|.png`.
 
-    Returns `{"video": path, "image": path}` for what it saved.
+    Returns `{"video": path, "image": path}` for what it saved. Addresses are guarded as in
+    `download`; pass the run's provider base URL as `provider_url`.
     """
     gen_id = generation.get("id")
     if not isinstance(gen_id, str) or not _is_plain_name(gen_id):
@@ -168,6 +112,7 @@ async def download_assets(
         raise DreamError(
             "provider_error", "the generation's assets are not an object", field="assets"
         )
+    guard = AddressGuard.make(allow_private_urls=allow_private_urls, provider_url=provider_url)
     saved: dict[str, str] = {}
     for kind in _ASSET_KINDS:
         url = assets.get(kind)
@@ -176,7 +121,15 @@ async def download_assets(
         if not isinstance(url, str):
             raise DreamError("provider_error", f"the {kind} asset is not a URL", field="assets")
         result = await _download(
-            http, url, directory, stem=gen_id, ext=None, max_bytes=max_bytes, expect=kind
+            http,
+            url,
+            directory,
+            stem=gen_id,
+            ext=None,
+            max_bytes=max_bytes,
+            expect=kind,
+            guard=guard,
+            field=f"assets.{kind}",
         )
         saved[kind] = result.path
     return saved
@@ -217,30 +170,6 @@ def _split_filename(filename: str) -> tuple[str, str | None]:
     return stem, ext
 
 
-def _check_url(url: str) -> httpx.URL:
-    try:
-        parsed = httpx.URL(url) if isinstance(url, str) else None
-    except (httpx.InvalidURL, ValueError):
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise DreamError(
-            "invalid_input",
-            f"url {_shown(url)!r} is not an http(s) URL",
-            field="url",
-        )
-    return parsed
-
-
-def _shown(url: object) -> str:
-    """A URL as errors show it: without query or fragment, which may hold signed tokens."""
-    if not isinstance(url, str):
-        return repr(url)
-    parts = urlsplit(url)
-    if not parts.scheme:
-        return url[:100]
-    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"[:300]
-
-
 def _size(n: int) -> str:
     for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if n >= scale:
@@ -255,67 +184,6 @@ def _stem_from_url(url: httpx.URL) -> str:
     return stem if stem and _is_plain_name(stem) else "download"
 
 
-def _http_error(status: int, url: str) -> DreamError:
-    code: ErrorCode
-    if status in (404, 410):
-        code, retryable = "not_found", False
-    elif status in (401, 403):
-        code, retryable = "auth_failed", False
-    elif status == 429:
-        code, retryable = "rate_limited", True
-    else:
-        code, retryable = "provider_error", status in (408, 500, 502, 503, 504)
-    return DreamError(
-        code,
-        f"downloading {_shown(url)} failed: HTTP {status}",
-        field="url",
-        status=status,
-        retryable=retryable,
-    )
-
-
-def _choose_format(
-    content_type: str | None, head: bytes, ext: str | None, url: str, filename_given: bool
-) -> MediaFormat:
-    """The format of the body, from its Content-Type and first bytes, checked against `ext`."""
-    declared = (content_type or "").split(";", 1)[0].strip().lower()
-    by_header = format_for_mime(declared)
-    seen = sniff(head)
-    if by_header is None and declared not in _GENERIC_TYPES:
-        raise DreamError(
-            "provider_error",
-            f"{_shown(url)} answered with Content-Type {declared!r}, not a video or image",
-            field="url",
-        )
-    if by_header is not None and seen is not None and by_header.signature != seen:
-        raise DreamError(
-            "provider_error",
-            f"{_shown(url)} says Content-Type {declared!r} but its bytes are "
-            f"{_SIGNATURE_NAMES[seen]}",
-            field="url",
-        )
-    if by_header is not None:
-        fmt = by_header
-    elif seen is not None:
-        candidates = [f for f in FORMATS if f.signature == seen]
-        fmt = next((f for f in candidates if ext in f.extensions), candidates[0])
-    else:
-        raise DreamError(
-            "provider_error",
-            f"{_shown(url)} answered with Content-Type {declared or 'none'!r} and bytes that "
-            "are not a known video or image",
-            field="url",
-        )
-    if ext is not None and ext not in fmt.extensions:
-        raise DreamError(
-            "invalid_input" if filename_given else "provider_error",
-            f"the extension {ext!r} does not match the content type {fmt.mime!r} "
-            f"(expected {' or '.join(fmt.extensions)})",
-            field="filename" if filename_given else "url",
-        )
-    return fmt
-
-
 # --- the download ---------------------------------------------------------------------------
 
 
@@ -328,9 +196,11 @@ async def _download(
     ext: str | None,
     max_bytes: int,
     expect: Kind | None,
+    guard: AddressGuard,
+    field: str,
     chunk_size: int = 1 << 20,
 ) -> DownloadedFile:
-    target_url = _check_url(url)
+    target_url = check_url(url)
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise DreamError(
             "invalid_input",
@@ -341,7 +211,7 @@ async def _download(
         raise DreamError(
             "invalid_input", f"expect must be video or image, not {expect!r}", field="expect"
         )
-    chunk_size = max(int(chunk_size), _SNIFF_BYTES)
+    chunk_size = max(int(chunk_size), SNIFF_BYTES)
     folder = os.fspath(directory)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -351,184 +221,94 @@ async def _download(
             f"cannot create the directory {folder!r}: {exc.strerror}",
             field="directory",
         ) from None
+    await in_thread(sweep_stale, folder)
     if stem is None:
         stem = _stem_from_url(target_url)
 
     try:
-        async with _open_stream(http, target_url) as response:
+        async with open_stream(http, target_url, guard, field) as response:
             if not 200 <= response.status_code < 300:
-                raise _http_error(response.status_code, url)
+                raise http_error(response.status_code, url)
             content_type = response.headers.get("content-type")
             length = response.headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > max_bytes:
                 raise DreamError(
                     "invalid_input",
-                    f"{_shown(url)} is {_size(int(length))}, over the cap of {_size(max_bytes)}",
+                    f"{shown_url(url)} is {_size(int(length))}, over the cap of {_size(max_bytes)}",
                     field="url",
                     status=response.status_code,
                 )
+            chunks = body(response, chunk_size, shown_url(url))
             return await _save(
-                response, url, folder, stem, ext, max_bytes, expect, chunk_size, content_type
+                response, chunks, url, folder, stem, ext, max_bytes, expect, content_type
             )
     except httpx.TimeoutException as exc:
         raise DreamError(
             "timeout",
-            f"downloading {_shown(url)} timed out ({type(exc).__name__})",
+            f"downloading {shown_url(url)} timed out ({type(exc).__name__})",
             field="url",
             retryable=True,
         ) from None
     except httpx.HTTPError as exc:
         raise DreamError(
             "network_error",
-            f"downloading {_shown(url)} failed: {type(exc).__name__}: {exc}",
+            f"downloading {shown_url(url)} failed: {type(exc).__name__}: {exc}",
             field="url",
             retryable=True,
         ) from None
 
 
-@contextlib.asynccontextmanager
-async def _open_stream(http: httpx.AsyncClient, url: httpx.URL) -> AsyncIterator[httpx.Response]:
-    """GET `url`, following redirects by hand so that credentials never leave the API's origin."""
-    api_origin = _origin(http.base_url) if http.base_url.host else None
-    for _ in range(_MAX_REDIRECTS + 1):
-        # identity: a compressed body could expand past the cap inside a single chunk
-        request = http.build_request("GET", url, headers={"Accept-Encoding": "identity"})
-        foreign = _origin(url) != api_origin
-        if foreign:
-            for name in _CREDENTIAL_HEADERS:
-                request.headers.pop(name, None)
-        if foreign:
-            response = await http.send(request, stream=True, follow_redirects=False, auth=None)
-        else:
-            response = await http.send(request, stream=True, follow_redirects=False)
-        try:
-            location = response.headers.get("location")
-            if response.is_redirect and location:
-                url = _check_url(str(url.join(location)))
-                continue
-            yield response
-            return
-        finally:
-            await response.aclose()
-    raise DreamError("provider_error", f"too many redirects from {_shown(str(url))}", field="url")
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return (url.scheme, url.host, url.port)
-
-
 async def _save(
     response: httpx.Response,
+    chunks: AsyncIterator[bytes],
     url: str,
     folder: str,
     stem: str,
     ext: str | None,
     max_bytes: int,
     expect: Kind | None,
-    chunk_size: int,
     content_type: str | None,
 ) -> DownloadedFile:
-    chunks = response.aiter_bytes(chunk_size)
+    shown = shown_url(url)
     head = bytearray()
     async for chunk in chunks:
         head += chunk
-        if len(head) >= _SNIFF_BYTES:
+        if len(head) >= SNIFF_BYTES:
             break
     if not head:
         raise DreamError(
             "provider_error",
-            f"{_shown(url)} answered with an empty body",
+            f"{shown} answered with an empty body",
             field="url",
             status=response.status_code,
         )
-    fmt = _choose_format(
-        content_type, bytes(head[:_SNIFF_BYTES]), ext, url, filename_given=ext is not None
+    fmt = choose_format(
+        content_type, bytes(head[:SNIFF_BYTES]), ext, shown, filename_given=ext is not None
     )
     if expect is not None and fmt.kind != expect:
         raise DreamError(
             "provider_error",
-            f"expected a {expect} from {_shown(url)} but got {fmt.mime}",
+            f"expected a {expect} from {shown} but got {fmt.mime}",
             field="url",
         )
     target = os.path.join(folder, stem + (ext or fmt.extensions[0]))
-    fd, temp = _create_temp(folder, stem)
-    digest = hashlib.sha256()
-    written = 0
-    done = False
+    part = PartFile(folder, stem)
     try:
         pending = bytes(head)
         while True:
-            if pending:
-                written += len(pending)
-                if written > max_bytes:
-                    raise DreamError(
-                        "invalid_input",
-                        f"{_shown(url)} sent more than the cap of {_size(max_bytes)}",
-                        field="url",
-                        status=response.status_code,
-                    )
-                await _in_thread(_write_all, fd, pending, digest)
+            if part.size + len(pending) > max_bytes:
+                raise DreamError(
+                    "invalid_input",
+                    f"{shown} sent more than the cap of {_size(max_bytes)}",
+                    field="url",
+                    status=response.status_code,
+                )
+            await part.write(pending)
             next_chunk = await anext(chunks, None)
             if next_chunk is None:
                 break
             pending = next_chunk
-        await _in_thread(os.fsync, fd)
-        os.close(fd)
-        fd = -1
-        os.replace(temp, target)
-        done = True
-        _fsync_directory(folder)
+        await part.commit(target)
     finally:
-        if fd >= 0:
-            os.close(fd)
-        if not done:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-    return DownloadedFile(os.path.abspath(target), written, content_type, digest.hexdigest())
-
-
-def _create_temp(folder: str, stem: str) -> tuple[int, str]:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        temp = os.path.join(folder, f".{stem[:60]}.{secrets.token_hex(6)}.part")
-        try:
-            # 0o666 so the umask, not mkstemp's 0o600, decides the saved file's mode
-            return os.open(temp, flags, 0o666), temp
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise DreamError(
-                "invalid_input",
-                f"cannot write in the directory {folder!r}: {exc.strerror}",
-                field="directory",
-            ) from None
-
-
-def _write_all(fd: int, data: bytes, digest: Any) -> None:
-    digest.update(data)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _fsync_directory(folder: str) -> None:
-    # Makes the rename itself durable; not possible (nor needed) on every platform.
-    with contextlib.suppress(OSError, AttributeError):
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
-    """Run blocking file work off the event loop. If the caller is cancelled meanwhile, wait for
-    the thread to let go of the file descriptor before the cancellation goes on to clean up."""
-    future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        while not future.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait([future])
-        raise
+        part.discard()
+    return DownloadedFile(os.path.abspath(target), part.size, content_type, part.digest.hexdigest())

@@ -58,6 +58,9 @@ async def run_local(
         params.get("directory") or download_dir or ".",
         filename=params.get("filename"),
         max_bytes=int(params.get("max_mb", 2048) * 1024 * 1024),
+        # public addresses only, plus the run's own provider (the sandbox on 127.0.0.1)
+        allow_private_urls=bool(getattr(runner, "allow_private_urls", False)),
+        provider_url=runner.base_url,
     )
     return {
         "path": saved.path,

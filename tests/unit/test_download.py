@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dreamnodes import addresses
 from dreamnodes.download import DownloadedFile, download, download_assets
 from dreamnodes.errors import DreamError
 
@@ -22,6 +23,23 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x11" * 200
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x22" * 200
 
 Handler = Callable[[httpx.Request], httpx.Response]
+
+# The made-up hosts these tests fetch from resolve to a public address (no DNS needed).
+PUBLIC_IP = "93.184.215.14"
+FAKE_DNS = {"cdn.example": PUBLIC_IP, "c.ex": PUBLIC_IP, "api.example": "93.184.215.15"}
+
+
+@pytest.fixture(autouse=True)
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = addresses.resolve
+
+    async def resolve(host: str, port: int) -> list[addresses.IPAddress]:
+        if host in FAKE_DNS:
+            return [addresses.ipaddress.ip_address(FAKE_DNS[host])]
+        return await real(host, port)
+
+    monkeypatch.setattr(addresses, "resolve", resolve)
+    monkeypatch.delenv("DREAMNODES_ALLOW_PRIVATE_URLS", raising=False)
 
 
 def chunks(data: bytes, size: int = 64, fail_after: BaseException | None = None) -> Any:
@@ -284,7 +302,7 @@ def test_credentials_never_go_to_another_origin(tmp_path: Path) -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        if request.url.host == "api.example":
+        if request.headers["host"] == "api.example":
             return httpx.Response(302, headers={"location": "https://cdn.example/v.mp4"})
         return httpx.Response(200, headers={"content-type": "video/mp4"}, content=MP4)
 
@@ -298,7 +316,9 @@ def test_credentials_never_go_to_another_origin(tmp_path: Path) -> None:
 
     result = asyncio.run(go())
     assert Path(result.path).name == "1.mp4"
-    assert [r.url.host for r in seen] == ["api.example", "cdn.example"]
+    assert [r.headers["host"] for r in seen] == ["api.example", "cdn.example"]
+    # each hop went to the address that was checked, under its own name
+    assert [r.url.host for r in seen] == [FAKE_DNS["api.example"], FAKE_DNS["cdn.example"]]
     assert seen[0].headers["authorization"] == "Bearer luma-KEY"
     assert "authorization" not in seen[1].headers
     assert "ocp-apim-subscription-key" not in seen[1].headers
@@ -398,7 +418,10 @@ def local_server() -> Iterator[str]:
 def real(url: str, directory: Path) -> DownloadedFile:
     async def go() -> DownloadedFile:
         async with httpx.AsyncClient() as http:
-            return await download(http, url, directory, filename="clip.mp4")
+            # loopback is not public: the test server needs the opt-in
+            return await download(
+                http, url, directory, filename="clip.mp4", allow_private_urls=True
+            )
 
     return asyncio.run(go())
 
