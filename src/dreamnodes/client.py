@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json as jsonlib
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from dreamnodes.created import claim
 from dreamnodes.errors import Attempt, DreamError, ErrorCode
+from dreamnodes.redact import scrub_text
 
 if TYPE_CHECKING:
     import httpx
@@ -23,6 +25,10 @@ if TYPE_CHECKING:
 # ApiRequest is imported by everything that maps requests, `dreamnodes nodes` included.
 
 RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# API answers are small JSON documents: anything larger is refused while it streams in, before
+# or after decoding (the client asks for no compression; a gzip answer is inflated in bounds).
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+_MIB = 1024 * 1024
 _CODES: dict[int, tuple[ErrorCode, str]] = {
     400: ("invalid_input", "the service refused the request"),
     422: ("invalid_input", "the service refused the request"),
@@ -137,7 +143,7 @@ class ApiClient:
         if http is None:
             self._http = httpx.AsyncClient(
                 base_url=base_url,
-                headers=dict(auth_headers),
+                headers={**auth_headers, "Accept-Encoding": "identity"},
                 timeout=httpx.Timeout(timeout),
                 transport=transport,
             )
@@ -145,7 +151,7 @@ class ApiClient:
             self._timeout = self._http.timeout.as_dict()
         else:
             self._http = http
-            self._auth = dict(auth_headers)
+            self._auth = {**auth_headers, "Accept-Encoding": "identity"}
         self._retrying = backoff.on_exception(
             _deferred,
             _Retryable,
@@ -223,7 +229,7 @@ class ApiClient:
             if failure.lost and state.request.billable:
                 if self._find_created is None:
                     raise DreamError(
-                        code="network_error",
+                        code="unknown_outcome",
                         message=f"the answer to the create was lost ({failure.error.message}); "
                         "it may have been accepted, so it was not sent again",
                         retryable=True,
@@ -244,21 +250,19 @@ class ApiClient:
         import httpx
 
         number = len(attempts) + 1
-        headers = request.headers
-        if self._auth is not None:
-            headers = {**self._auth, **(headers or {})}
         began = time.perf_counter()
+        unreadable: _Unreadable | None = None
         try:
             if self._fast:
                 answer = await self._direct(request)
             else:
-                answer = await self._http.request(
-                    request.method,
-                    request.path,
-                    params=request.query,
-                    json=request.json,
-                    headers=headers,
-                )
+                answer = await self._public(request)
+            try:
+                content = await _read_capped(answer, MAX_ANSWER_BYTES)
+            except _Unreadable as problem:
+                content, unreadable = b"", problem
+            finally:
+                await answer.aclose()
         except httpx.TransportError as exc:
             seconds = time.perf_counter() - began
             what = self._scrub(f"{type(exc).__name__}: {exc}".rstrip(": "))
@@ -274,12 +278,23 @@ class ApiClient:
             raise _Retryable(error, None, lost) from None
         seconds = time.perf_counter() - began
         status = answer.status_code
-        content = answer.content
-        try:
-            body = jsonlib.loads(content) if content else None
-        except ValueError:
-            body = _BROKEN
+        body: Any = _BROKEN
+        if unreadable is None:
+            try:
+                body = jsonlib.loads(content) if content else None
+            except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
+                body = _BROKEN
         if 200 <= status < 300:
+            if unreadable is not None:
+                what = unreadable.reason
+                attempts.append(Attempt(number, status, seconds, f"unreadable answer: {what}"))
+                message = f"the service answered {status} with {what}"
+                error = DreamError("provider_error", message, status=status)
+                if unreadable.too_large and not request.billable:
+                    raise error  # the same request would only fetch the same oversized answer
+                # The answer came but cannot be read: for a create, as good as lost.
+                error.retryable = True
+                raise _Retryable(error, None, True)
             if body is _BROKEN:
                 attempts.append(Attempt(number, status, seconds, "broken JSON body"))
                 message = f"the service answered {status} with a broken JSON body"
@@ -288,7 +303,11 @@ class ApiClient:
                 raise _Retryable(error, None, True)
             attempts.append(Attempt(number, status, seconds))
             return ApiResponse(status=status, json=body, headers=answer.headers)
-        detail, field = _detail_of(body, answer.text if body is _BROKEN else "")
+        if unreadable is not None:
+            detail, field = f"an unreadable answer ({unreadable.reason})", None
+        else:
+            text = content.decode("utf-8", "replace") if body is _BROKEN else ""
+            detail, field = _detail_of(body, text)
         detail = self._scrub(detail)
         attempts.append(Attempt(number, status, seconds, f"HTTP {status}: {detail}"[:300]))
         code, label = _CODES.get(status, ("provider_error", "the service failed"))
@@ -303,10 +322,24 @@ class ApiClient:
             raise _Retryable(error, retry_after, False)
         raise error
 
-    async def _direct(self, request: ApiRequest) -> httpx.Response:
-        """The request straight to our own client's transport, read in full.
+    async def _public(self, request: ApiRequest) -> httpx.Response:
+        """The request through httpx's public API, its answer left unread (a stream)."""
+        headers = request.headers
+        if self._auth is not None:
+            headers = {**self._auth, **(headers or {})}
+        outgoing = self._http.build_request(
+            request.method,
+            request.path,
+            params=request.query,
+            json=request.json,
+            headers=headers,
+        )
+        return await self._http.send(outgoing, stream=True)
 
-        What `AsyncClient.request` would send (the client's headers, timeout, base URL, proxy
+    async def _direct(self, request: ApiRequest) -> httpx.Response:
+        """The request straight to our own client's transport, its answer left unread.
+
+        What `AsyncClient.send` would send (the client's headers, timeout, base URL, proxy
         routing), without its per-call auth, redirect and cookie machinery, which API calls never
         use: ~50 us less per call. It leans on two private httpx helpers (`_merge_url`,
         `_transport_for_url`); where a future httpx lacks them, the public path is taken.
@@ -333,10 +366,6 @@ class ApiClient:
         )
         answer = await http._transport_for_url(url).handle_async_request(outgoing)
         answer.request = outgoing
-        try:
-            await answer.aread()
-        finally:
-            await answer.aclose()
         return answer
 
     def _final(self, error: DreamError, attempts: list[Attempt]) -> DreamError:
@@ -349,12 +378,88 @@ class ApiClient:
         )
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub_text(text, self._secrets, "***")
 
 
 _BROKEN = object()
+
+
+class _Unreadable(Exception):
+    """An answer whose body cannot be read: larger than the cap, or broken in its encoding."""
+
+    def __init__(self, reason: str, *, too_large: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.too_large = too_large
+
+
+async def _read_capped(answer: httpx.Response, limit: int) -> bytes:
+    """The answer's body, decoded, refused (`_Unreadable`) past `limit` bytes or when broken.
+
+    Raw bytes are counted as they stream in, and again after decoding, so neither a large
+    answer nor a small compressed one that inflates to a large one is held in memory.
+    """
+    import httpx
+
+    declared = answer.headers.get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > limit:
+        raise _Unreadable(_too_large(f"declares {int(declared)} bytes"), too_large=True)
+    try:
+        content = answer.content  # a transport that hands over answers read already (mocks)
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        if len(content) > limit:
+            raise _Unreadable(_too_large(f"has {len(content)} bytes"), too_large=True)
+        return content
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in answer.aiter_raw():
+            size += len(chunk)
+            if size > limit:
+                raise _Unreadable(_too_large(f"is more than {limit} bytes"), too_large=True)
+            chunks.append(chunk)
+    except httpx.DecodingError as exc:  # defensive: raw bytes are not decoded by httpx
+        raise _Unreadable(f"an answer that cannot be decoded ({exc})") from None
+    return _decoded(b"".join(chunks), answer.headers.get("content-encoding", ""), limit)
+
+
+def _too_large(how: str) -> str:
+    return f"an answer too large to read (it {how}; the limit is {MAX_ANSWER_BYTES // _MIB} MiB)"
+
+
+def _decoded(raw: bytes, encoding: str, limit: int) -> bytes:
+    """`raw` with its Content-Encoding layers undone, in bounds (identity, gzip, deflate)."""
+    layers = [layer.strip().lower() for layer in encoding.split(",") if layer.strip()]
+    for layer in reversed(layers):
+        if layer == "identity":
+            continue
+        if layer in ("gzip", "x-gzip"):
+            raw = _inflate(raw, zlib.MAX_WBITS | 16, "gzip", limit)
+        elif layer == "deflate":
+            try:
+                raw = _inflate(raw, zlib.MAX_WBITS, "deflate", limit)
+            except _Unreadable as problem:
+                if problem.too_large:
+                    raise
+                raw = _inflate(raw, -zlib.MAX_WBITS, "deflate", limit)  # raw deflate, no header
+        else:
+            raise _Unreadable(f"an answer in an encoding that was not asked for ({layer!r})")
+    return raw
+
+
+def _inflate(data: bytes, wbits: int, name: str, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise _Unreadable(f"a broken {name} body ({exc})") from None
+    if len(out) > limit:
+        raise _Unreadable(_too_large(f"inflates to more than {limit} bytes"), too_large=True)
+    if not inflater.eof:
+        raise _Unreadable(f"a truncated {name} body")
+    return out
 
 
 def _has_fast_path() -> bool:

@@ -438,7 +438,7 @@ def test_without_a_way_to_look_a_lost_create_is_not_sent_again() -> None:
     client, _ = make_client(luma, find_created=None)
     error = fail(client, create())
     assert luma.create_posts == 1
-    assert (error.code, error.retryable) == ("network_error", True)
+    assert (error.code, error.retryable) == ("unknown_outcome", True)
     assert "may have been accepted" in error.message
     assert "not sent again" in error.message
     assert len(error.attempts) == 1
@@ -450,7 +450,7 @@ def test_when_the_list_cannot_be_read_nothing_is_sent_twice() -> None:
     error = fail(client, create())
     assert luma.create_posts == 1
     assert luma.list_calls == 5
-    assert (error.code, error.retryable) == ("network_error", True)
+    assert (error.code, error.retryable) == ("unknown_outcome", True)
     assert "not sent again" in error.message
     assert delays == [1.0, 0.5, 1.0, 2.0, 4.0]  # the create's backoff, then the list's retries
 
