@@ -8,11 +8,13 @@ that long, capped and without jitter; anything else gets capped exponential dela
 
 from __future__ import annotations
 
+import math
 import random
+import re
 import time
 from collections.abc import Callable, Generator, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from dreamnodes.errors import DreamError
 
 MAX_ATTEMPTS_LIMIT = 5
+# Delay-seconds as RFC 9110 has them (digits; a fraction tolerated): no sign, nan or inf.
+_SECONDS = re.compile(r"\s*\d+(?:\.\d+)?\s*")
 
 
 class RetryPolicy(BaseModel):
@@ -59,8 +63,8 @@ def retry_delays(
     step = 0
     while True:
         asked = getattr(failure, "retry_after", None)
-        if isinstance(asked, int | float):
-            delay = min(max(float(asked), 0.0), policy.retry_after_cap)
+        if _usable(asked):
+            delay = min(float(asked), policy.retry_after_cap)
         else:
             delay = min(policy.first_delay * policy.multiplier**step, policy.max_delay)
             if policy.jitter:
@@ -70,24 +74,44 @@ def retry_delays(
         failure = yield delay
 
 
+def _usable(seconds: object) -> TypeGuard[float]:
+    """A wait a server may ask for: a finite, non-negative number (not a bool)."""
+    return (
+        isinstance(seconds, int | float)
+        and not isinstance(seconds, bool)
+        and math.isfinite(seconds)
+        and seconds >= 0
+    )
+
+
+def _seconds(text: str, scale: float = 1.0) -> float | None:
+    if not _SECONDS.fullmatch(text):
+        return None
+    value = float(text) / scale
+    return value if math.isfinite(value) else None
+
+
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds the server asked to wait (`retry-after-ms`, `Retry-After` seconds or date)."""
+    """Seconds the server asked to wait (`retry-after-ms`, `Retry-After` seconds or date).
+
+    None when it asked for nothing usable: no header, or a value that is not a finite,
+    non-negative number or an HTTP date ("nan", "inf", "-3", "soon"); the policy's own
+    backoff applies then. A date in the past means no wait.
+    """
     millis = headers.get("retry-after-ms")
     if millis is not None:
-        try:
-            return max(float(millis) / 1000, 0.0)
-        except ValueError:
-            pass
+        found = _seconds(millis, 1000.0)
+        if found is not None:
+            return found
     value = headers.get("retry-after")
     if value is None:
         return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    found = _seconds(value)
+    if found is not None:
+        return found
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         return None

@@ -146,6 +146,19 @@ def test_retry_after_ms_is_obeyed_and_long_waits_are_capped() -> None:
     assert delays == [1.5, 20.0]
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-2", "NaN"])
+def test_a_retry_after_that_is_not_a_usable_number_gets_the_policys_backoff(value: str) -> None:
+    handler, seen = scripted(
+        httpx.Response(429, json={"detail": "slow down"}, headers={"Retry-After": value}),
+        httpx.Response(503, headers={"Retry-After": value}),
+        OK,
+    )
+    client, delays = make_client(handler)
+    assert send(client, PING).json == {"message": "pong"}
+    assert delays == [1.0, 2.0]  # not 0 (a hammering retry) and not forever
+    assert len(seen) == 3
+
+
 def test_5xx_then_success() -> None:
     handler, seen = scripted(
         httpx.Response(500, json={"detail": "Internal Server Error"}),
@@ -613,3 +626,21 @@ def test_the_key_never_appears_in_errors_attempts_reprs_or_logs(
     for text in seen:
         assert KEY not in text
     assert error.attempts
+
+
+@pytest.mark.parametrize("echo", [str.lower, str.upper, str.swapcase], ids=lambda f: f.__name__)
+def test_a_key_echoed_in_another_letter_case_is_scrubbed_too(
+    echo: Callable[[str], str],
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError(f"peer said: {echo(request.headers['authorization'])}")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"detail": f"key {echo(KEY)} is not valid"})
+
+    for h in (handler, answer):
+        client, _ = make_client(h, RetryPolicy(max_attempts=1))
+        error = fail(client, PING)
+        shown = json.dumps(error.to_dict()) + repr(error.attempts)
+        assert KEY.lower() not in shown.lower()
+        assert "***" in error.message

@@ -113,6 +113,12 @@ def test_retry_after_is_waited_exactly_without_jitter_and_capped() -> None:
     assert got == [7.5, 60, 0]
 
 
+@pytest.mark.parametrize("asked", [float("nan"), float("inf"), -1.0, True])
+def test_an_unusable_retry_after_falls_back_to_the_policys_backoff(asked: float) -> None:
+    policy = RetryPolicy(first_delay=1, jitter=False)
+    assert delays_for(policy, [Failure(asked), Failure(asked), Failure(asked)]) == [1, 2, 4]
+
+
 def test_exponential_steps_continue_after_a_retry_after() -> None:
     policy = RetryPolicy(first_delay=1, jitter=False)
     assert delays_for(policy, [Failure(), Failure(3), Failure()]) == [1, 3, 4]
@@ -125,9 +131,23 @@ def test_exponential_steps_continue_after_a_retry_after() -> None:
         ({"retry-after": "1.5"}, 1.5),
         ({"retry-after-ms": "250"}, 0.25),
         ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
-        ({"retry-after": "-3"}, 0.0),
+        ({"retry-after": " 3 "}, 3.0),
+        ({"retry-after": "0"}, 0.0),
         ({"retry-after": "soon"}, None),
         ({}, None),
+        # Not a finite, non-negative number: ignored, so the policy's backoff applies.
+        ({"retry-after": "-3"}, None),
+        ({"retry-after": "nan"}, None),
+        ({"retry-after": "NaN"}, None),
+        ({"retry-after": "inf"}, None),
+        ({"retry-after": "-Infinity"}, None),
+        ({"retry-after": "1e400"}, None),
+        ({"retry-after": "9" * 400}, None),
+        ({"retry-after": "1_0"}, None),
+        ({"retry-after": "Mon, 01 Jan 99999 00:00:00 GMT"}, None),
+        ({"retry-after-ms": "nan"}, None),
+        ({"retry-after-ms": "-5"}, None),
+        ({"retry-after-ms": "inf", "retry-after": "4"}, 4.0),
     ],
 )
 def test_retry_after_headers_in_seconds(headers: dict[str, str], expected: float | None) -> None:
