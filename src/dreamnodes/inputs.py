@@ -349,7 +349,8 @@ def _explain(error: ValidationError, path: list[str | int], root: _Field) -> tup
         known = list((spec.properties if spec else None) or {})
         extra = [k for k in value if k not in known] or list(value)
         owner = "this node" if not path else here
-        return _dotted([*path, str(extra[0])]), f"unknown field; {owner} takes: {', '.join(known)}"
+        takes = f"takes: {', '.join(known)}" if known else "takes no fields"
+        return _dotted([*path, str(extra[0])]), f"unknown field; {owner} {takes}"
     if spec is not None and spec.options and not spec.allows(value):
         kinds = {_json_type(const) for const, _ in spec.options}
         if _json_type(value) not in kinds:
@@ -357,6 +358,8 @@ def _explain(error: ValidationError, path: list[str | int], root: _Field) -> tup
         return here, f"{_show(value)} is not allowed; choose one of {_choices(spec)}"
     if spec is not None and spec.uri and keyword in ("format", "pattern"):
         return here, f"{_show(value)} is not a public http(s) URL"
+    if keyword in ("minLength", "pattern") and isinstance(value, str) and not value.strip():
+        return here, "is empty" if not value else "is blank (only spaces or line breaks)"
     explain = _EXPLAIN.get(keyword)
     if explain is not None:
         return here, explain(value, error.validator_value)
@@ -409,6 +412,13 @@ def _show(value: Any) -> str:
     return json.dumps(value)
 
 
+def _unlike(value: Any, pattern: str) -> str:
+    # `$(?!\n)` is `$` that also refuses a trailing line break (Python's `$` allows one).
+    shown = pattern.replace("$(?!\\n)", "$")
+    why = " (it contains a line break)" if isinstance(value, str) and "\n" in value else ""
+    return f"{_show(value)} does not have the expected form ({shown}){why}"
+
+
 def _length(value: Any) -> int:
     return len(value) if isinstance(value, str | list) else 0
 
@@ -424,7 +434,7 @@ _EXPLAIN: dict[str, Callable[[Any, Any], str]] = {
     "minItems": lambda v, n: f"too few items ({_length(v)}, minimum {n})",
     "maxItems": lambda v, n: f"too many items ({_length(v)}, maximum {n})",
     "uniqueItems": lambda v, _: "each item may appear only once",
-    "pattern": lambda v, p: f"{_show(v)} does not have the expected form ({p})",
+    "pattern": lambda v, p: _unlike(v, p),
     "format": lambda v, f: f"{_show(v)} is not a valid {f}",
     "const": lambda v, c: f"{_show(v)} is not allowed; it must be {_show(c)}",
     "enum": lambda v, e: f"{_show(v)} is not allowed; choose one of {', '.join(map(_show, e))}",

@@ -384,3 +384,137 @@ def test_normalise_validate_and_rules_stay_fast() -> None:
         check_rules(ready, RULES)
     per_run = (time.perf_counter() - started) / runs
     assert per_run < 0.0005  # the budget is 0.2 ms; leave room for slow CI machines
+
+
+# ---------------------------------------------------------------- hostile text
+
+
+def _patterns(value: Any, where: str = "") -> list[tuple[str, str]]:
+    """Every `pattern` in a schema file, with where it is."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        if isinstance(value.get("pattern"), str):
+            found.append((where, value["pattern"]))
+        for key, item in value.items():
+            found += _patterns(item, f"{where}/{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _patterns(item, f"{where}/{index}")
+    return found
+
+
+# A valid value for each pattern anchored at the end: new ones must be added here.
+ANCHORED_SAMPLES = {
+    "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$(?!\\n)": "7ca76429-99d1-46ab-bb2e-84baa4acdb04",
+    "^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$(?!\\n)": "tiger.mp4",
+    "^[0-9a-f]{64}$(?!\\n)": "ab" * 32,
+    "^[a-z0-9_]{2,64}$(?!\\n)": "dolly_zoom",
+    "^[a-z][a-z0-9_]*$(?!\\n)": "dream_machine",
+    "^[a-z0-9_.]+\\.json$(?!\\n)": "dream_machine.input.json",
+    "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$(?!\\n)": "keyframes.frame0",
+    "^/[A-Za-z0-9_./{}-]*$(?!\\n)": "/generations/{generation_id}",
+}
+
+
+def test_every_anchored_pattern_refuses_a_trailing_line_break_in_both_validators() -> None:
+    import fastjsonschema
+    from jsonschema import Draft202012Validator
+
+    anchored = {
+        pattern
+        for schema in LOADED
+        for _, pattern in _patterns(schema)
+        if "$" in pattern.replace("\\$", "")
+    }
+    assert anchored == set(ANCHORED_SAMPLES)
+    for pattern, sample in ANCHORED_SAMPLES.items():
+        schema = {"type": "string", "pattern": pattern}
+        slow = Draft202012Validator(schema)
+        fast = fastjsonschema.compile(schema)
+        assert slow.is_valid(sample), pattern
+        fast(sample)
+        for bad in (sample + "\n", sample + "\r\n", "\n" + sample, sample + "\nx"):
+            assert not slow.is_valid(bad), (pattern, bad)
+            with pytest.raises(fastjsonschema.JsonSchemaException):
+                fast(bad)
+
+
+@pytest.mark.parametrize(
+    ("node", "params", "field"),
+    [
+        ("get_generation", {"generation_id": "abc\n"}, "generation_id"),
+        ("delete_generation", {"generation_id": "abc\n"}, "generation_id"),
+        ("upscale_video", {"generation_id": "abc\n"}, "generation_id"),
+        ("download_asset", {"url": "https://e.com/a.mp4", "filename": "a.mp4\n"}, "filename"),
+        ("dream_machine", {"model": "ray-2", "concepts": ["dolly_zoom\n"]}, "concepts[0]"),
+    ],
+)
+def test_an_id_or_file_name_with_a_trailing_line_break_is_refused(
+    node: str, params: dict[str, Any], field: str
+) -> None:
+    from dreamnodes.prepare import prepare
+
+    with pytest.raises(DreamError) as caught:
+        prepare(node, {"prompt": "a tiger", **params} if node == "dream_machine" else params)
+    error = caught.value
+    assert (error.code, error.field) == ("invalid_input", field)
+    assert "\\n" in error.message and "line break" in error.message
+    assert "(?!" not in error.message  # the pattern is shown as a reader knows it
+
+
+PROMPT_NODES = [
+    ("dream_machine", {"model": "ray-2"}, "prompt"),
+    ("generate_image", {"model": "photon-1"}, "prompt"),
+    ("extend_video", {"model": "ray-2", "generation_id": "g1"}, "prompt"),
+    ("add_audio", {"generation_id": "g1"}, "prompt"),
+    ("add_audio", {"generation_id": "g1", "prompt": "rain"}, "negative_prompt"),
+    (
+        "modify_video",
+        {"video_url": "https://e.com/a.mp4", "mode": "adhere_1", "model": "ray-2"},
+        "prompt",
+    ),
+    (
+        "reframe_video",
+        {"media_url": "https://e.com/a.mp4", "aspect_ratio": "9:16", "model": "ray-2"},
+        "prompt",
+    ),
+    (
+        "reframe_image",
+        {"media_url": "https://e.com/a.jpg", "aspect_ratio": "1:1", "model": "photon-1"},
+        "prompt",
+    ),
+]
+
+
+@pytest.mark.parametrize("blank", ["   ", " \n\t ", "\u3000\u3000\u3000"])
+@pytest.mark.parametrize(("node", "params", "field"), PROMPT_NODES)
+def test_a_blank_prompt_is_refused_naming_the_field(
+    node: str, params: dict[str, Any], field: str, blank: str
+) -> None:
+    from dreamnodes.prepare import prepare
+
+    with pytest.raises(DreamError) as caught:
+        prepare(node, {**params, field: blank})
+    error = caught.value
+    assert (error.code, error.field) == ("invalid_input", field)
+    assert error.message == f"{field}: is blank (only spaces or line breaks)"
+
+
+def test_an_empty_optional_prompt_still_means_not_set() -> None:
+    from dreamnodes.prepare import prepare
+
+    prepared = prepare(
+        "dream_machine",
+        {"model": "ray-2", "prompt": "", "start_image_url": "https://e.com/a.jpg"},
+    )
+    assert "prompt" not in prepared.params
+
+
+@pytest.mark.parametrize("node", ["get_credits", "list_camera_motions"])
+def test_a_node_without_fields_says_so(node: str) -> None:
+    from dreamnodes.prepare import prepare
+
+    with pytest.raises(DreamError) as caught:
+        prepare(node, {"colour": "red"})
+    assert caught.value.message == "colour: unknown field; this node takes no fields"
+    assert caught.value.field == "colour"
