@@ -67,7 +67,7 @@ def pixazo_status(raw: Any, sent: Mapping[str, Any] | None = None) -> Output:
     if status not in PIXAZO_STATES:
         raise DreamError("provider_error", f"Pixazo answered an unknown status {status!r}")
     output: Mapping[str, Any] = _mapping(raw.get("output")) or {}
-    media = output.get("media_url") or []
+    video = _pixazo_media(output.get("media_url"))
     state = PIXAZO_STATES[status]
     reason = raw.get("error") or (
         ("system error" if status == "ERROR" else "failed") if state == "failed" else None
@@ -79,10 +79,29 @@ def pixazo_status(raw: Any, sent: Mapping[str, Any] | None = None) -> Output:
         "model": "ray-flash-2",
         "created_at": raw.get("created_at"),
         "failure_reason": reason,
-        "assets": {"video": media[0] if media else None, "image": None, "progress_video": None},
+        "assets": {"video": video, "image": None, "progress_video": None},
         "request": dict(sent) if sent else None,
         "provider": "pixazo",
     }
+
+
+def _pixazo_media(media: Any) -> str | None:
+    """The first media URL: Pixazo sends a list, but a single URL is taken as a list of one."""
+    if media is None or media == "":
+        return None
+    if isinstance(media, str):
+        return media
+    if isinstance(media, list) and all(isinstance(url, str) for url in media):
+        return media[0] if media else None
+    raise DreamError(
+        "provider_error",
+        f"Pixazo answered a media_url that is neither a URL nor a list of URLs ({_show(media)})",
+    )
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _generation_list(resp: ApiResponse, req: ApiRequest, params: Mapping[str, Any]) -> Output:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from dreamnodes.errors import DreamError
@@ -60,3 +62,27 @@ def test_prices_scale_with_resolution_and_duration() -> None:
     assert estimate_usd(
         {"base": 0.04, "per_second_of": "duration"}, {"duration": "9s"}
     ) == pytest.approx(0.36)
+
+
+@pytest.mark.parametrize(
+    ("media", "video"),
+    [
+        (["https://cdn/x.mp4", "https://cdn/y.mp4"], "https://cdn/x.mp4"),
+        ("https://cdn/x.mp4", "https://cdn/x.mp4"),  # a single URL, not its first character
+        ([], None),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_pixazo_media_url_as_a_list_or_a_single_url(media: Any, video: str | None) -> None:
+    raw = {"request_id": "r1", "status": "COMPLETED", "output": {"media_url": media}}
+    assert pixazo_status(raw)["assets"]["video"] == video
+
+
+@pytest.mark.parametrize("media", [{"a": 1}, 7, [7], ["https://cdn/x.mp4", None]])
+def test_a_pixazo_media_url_of_another_shape_is_a_provider_error(media: Any) -> None:
+    raw = {"request_id": "r1", "status": "COMPLETED", "output": {"media_url": media}}
+    with pytest.raises(DreamError) as caught:
+        pixazo_status(raw)
+    assert caught.value.code == "provider_error"
+    assert "media_url" in caught.value.message
