@@ -11,7 +11,6 @@ import builtins
 import hashlib
 import json
 import os
-import re
 import secrets as secrets_module
 import sqlite3
 import threading
@@ -26,14 +25,12 @@ from typing import Any
 from dreamnodes.errors import Attempt, DreamError
 from dreamnodes.heartbeat import Heartbeat
 from dreamnodes.owner import LEASE, alive, this_owner
+from dreamnodes.redact import REDACTED, scrub, scrub_text
 
-REDACTED = "[redacted]"
+__all__ = ["REDACTED", "STATUSES", "RunRecord", "RunStore", "resume_key", "scrub"]
+
 STATUSES = ("running", "succeeded", "failed", "interrupted")
 
-# Keys whose values are secret whatever they hold ("max_tokens" is not a secret: token(?!s)).
-_SECRET_KEY = re.compile(
-    r"api[\s_-]?key|authori[sz]ation|passw(?:or)?d|secret|token(?!s)|cookie", re.I
-)
 # Key values found in the environment are scrubbed too, unless too short to be a real key
 # (replacing a one-letter "key" everywhere would wreck the record, not protect it).
 _SECRET_ENV_VARS = ("LUMA_API_KEY", "PIXAZO_API_KEY")
@@ -167,30 +164,6 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "status": self.shown_status}
-
-
-def scrub(value: Any, secrets: Iterable[str] = ()) -> Any:
-    """A copy of `value` with secret-named keys and every occurrence of `secrets` redacted."""
-    needles = sorted({s for s in secrets if s}, key=len, reverse=True)
-    return _scrub(value, needles)
-
-
-def _scrub(value: Any, needles: list[str]) -> Any:
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            name = _scrub(str(key), needles)
-            out[name] = REDACTED if _SECRET_KEY.search(str(key)) else _scrub(item, needles)
-        return out
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_scrub(item, needles) for item in value]
-    if isinstance(value, str):
-        for needle in needles:
-            value = value.replace(needle, REDACTED)
-        return value
-    if isinstance(value, bytes | bytearray):
-        return _scrub(bytes(value).decode("utf-8", "replace"), needles)
-    return value
 
 
 def resume_key(
@@ -494,15 +467,12 @@ class RunStore:
         return DreamError("not_found", f"no run {run_id!r} in {self.path}", field="id")
 
     def _text(self, text: str) -> str:
-        return str(_scrub(text, self._secrets))
+        return scrub_text(text, self._secrets)
 
     def _json(self, value: Any) -> str:
-        text = json.dumps(_scrub(value, self._secrets), ensure_ascii=False, default=str)
+        text = json.dumps(scrub(value, self._secrets), ensure_ascii=False, default=str)
         # Belt and braces: a secret hidden in something `default=str` rendered.
-        for secret in self._secrets:
-            escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
-            text = text.replace(escaped, REDACTED)
-        return text
+        return scrub_text(text, self._secrets)
 
     def _record(self, db: sqlite3.Connection, row: tuple[Any, ...]) -> RunRecord:
         attempts = [
