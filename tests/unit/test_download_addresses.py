@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import http.server
 import ipaddress
+import shutil
+import ssl
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -413,12 +416,9 @@ def test_the_connection_is_made_to_the_checked_address(
     """`media.example` exists only in our resolver: the download succeeds only because the
     connection goes to the address the guard checked (here loopback, passed off as public)."""
     one, _ = servers
-    FAKE_DNS["media.example"] = ["127.0.0.1"]
+    monkeypatch.setitem(FAKE_DNS, "media.example", ["127.0.0.1"])
     monkeypatch.setattr(addresses, "not_public_because", lambda address: None)
-    try:
-        result = real(f"http://media.example:{one.port}/v.mp4", tmp_path)
-    finally:
-        del FAKE_DNS["media.example"]
+    result = real(f"http://media.example:{one.port}/v.mp4", tmp_path)
     assert Path(result.path).read_bytes() == MP4
     assert one.hosts == [f"media.example:{one.port}"]
 
@@ -455,3 +455,52 @@ def test_download_asset_follows_the_environment_opt_in(
     monkeypatch.setenv("DREAMNODES_ALLOW_PRIVATE_URLS", "1")
     saved = node(provider.url, {"url": f"{other.url}/v.mp4", "directory": str(tmp_path)})
     assert Path(saved["path"]).name == "v.mp4"
+
+
+# --- TLS: the certificate is still checked against the URL's name -----------------------------
+
+
+def self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=DNS:{name}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+@pytest.mark.parametrize(("cert_name", "works"), [("media.example", True), ("evil.example", False)])
+def test_a_pinned_https_request_checks_the_certificate_of_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cert_name: str, works: bool
+) -> None:
+    cert, key = self_signed(tmp_path, cert_name)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Mp4Handler)
+    server.hosts = []  # type: ignore[attr-defined]
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    monkeypatch.setitem(FAKE_DNS, "media.example", ["127.0.0.1"])
+    monkeypatch.setattr(addresses, "not_public_because", lambda address: None)
+
+    async def go() -> DownloadedFile:
+        trust = ssl.create_default_context(cafile=str(cert))
+        async with httpx.AsyncClient(verify=trust, timeout=10) as http:
+            return await download(http, f"https://media.example:{port}/v.mp4", tmp_path / "out")
+
+    try:
+        if works:
+            assert Path(asyncio.run(go()).path).read_bytes() == MP4
+            assert server.hosts == [f"media.example:{port}"]  # type: ignore[attr-defined]
+        else:
+            with pytest.raises(DreamError) as info:
+                asyncio.run(go())
+            assert info.value.code == "network_error" and "CERTIFICATE" in info.value.message
+            assert files_in(tmp_path / "out") == []
+    finally:
+        server.shutdown()
+        server.server_close()
