@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dreamnodes.errors import DreamError
-    from dreamnodes.journal import run_items
+    from dreamnodes.journal import run_items, run_node, run_node_sync, run_recorded
     from dreamnodes.limits import Limits
     from dreamnodes.options import live_options
     from dreamnodes.package import load_package
     from dreamnodes.prepare import estimate, prepare
     from dreamnodes.retry import RetryPolicy
-    from dreamnodes.run import Runner, run_node, run_node_sync
+    from dreamnodes.run import Runner
+    from dreamnodes.store import RunStore
 
 _EXPORTS = {
     "DreamError": "dreamnodes.errors",
@@ -30,13 +31,16 @@ _EXPORTS = {
     "load_package": "dreamnodes.package",
     "prepare": "dreamnodes.prepare",
     "run_items": "dreamnodes.journal",
-    "run_node": "dreamnodes.run",
-    "run_node_sync": "dreamnodes.run",
+    "run_node": "dreamnodes.journal",
+    "run_node_sync": "dreamnodes.journal",
+    "run_recorded": "dreamnodes.journal",
+    "RunStore": "dreamnodes.store",
 }
 __all__ = [
     "DreamError",
     "Limits",
     "RetryPolicy",
+    "RunStore",
     "Runner",
     "estimate",
     "live_options",
@@ -45,6 +49,7 @@ __all__ = [
     "run_items",
     "run_node",
     "run_node_sync",
+    "run_recorded",
 ]
 
 

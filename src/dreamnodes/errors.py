@@ -58,7 +58,8 @@ class DreamError(Exception):
 
     @property
     def exit_code(self) -> int:
-        return 2 if self.code in INPUT_CODES else 1
+        # 2 says "bad input, nothing was sent": not true once a generation was made.
+        return 2 if self.code in INPUT_CODES and self.generation_id is None else 1
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON a host or the command line shows: empty parts left out."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dreamnodes.batch import ItemResult, Progress, run_each
 from dreamnodes.created import claiming, luma_find_created
@@ -14,6 +14,11 @@ from dreamnodes.prepare import Prepared, describe_request
 from dreamnodes.reservations import Reservations, Unit
 from dreamnodes.run import Runner
 from dreamnodes.store import RunStore, resume_key
+
+if TYPE_CHECKING:
+    import httpx
+
+    from dreamnodes.retry import RetryPolicy
 
 
 async def run_recorded(
@@ -234,3 +239,59 @@ async def run_items(
         items, one, concurrency=concurrency, stop_on_error=stop_on_error, on_progress=on_progress
     ):
         yield result
+
+
+async def run_node(
+    node_id: str,
+    params: Mapping[str, Any],
+    context: Mapping[str, Any] | None = None,
+    *,
+    store: RunStore | str | None = None,
+    api_key: str | None = None,
+    provider: str = "luma",
+    base_url: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy | Mapping[str, Any] | None = None,
+    wait: str | None = None,
+    timeout: float | None = None,
+    download_dir: str | None = None,
+    allow_private_urls: bool = False,
+) -> dict[str, Any]:
+    """Run one node once: the Python API for hosts (see also Runner and run_items for loops).
+
+    With a ``store`` (a RunStore or a path), the run is recorded and its create goes through
+    the durable exactly-once protocol; without, lost answers are still looked for in-process.
+    """
+    log = RunStore(store) if isinstance(store, str) else store
+    try:
+        async with Runner(
+            api_key=api_key,
+            provider=provider,
+            base_url=base_url,
+            transport=transport,
+            retry=retry,
+            allow_private_urls=allow_private_urls,
+        ) as runner:
+            return await run_recorded(
+                runner,
+                log,
+                node_id,
+                params,
+                context,
+                wait=wait,
+                timeout=timeout,
+                download_dir=download_dir,
+            )
+    finally:
+        if isinstance(store, str) and log is not None:
+            log.close()
+
+
+def run_node_sync(
+    node_id: str,
+    params: Mapping[str, Any],
+    context: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """``run_node`` for callers without an event loop."""
+    return asyncio.run(run_node(node_id, params, context, **options))

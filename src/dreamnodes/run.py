@@ -313,12 +313,12 @@ class Runner:
             output["files"] = await self._download(output, download_dir)
         return output
 
-    async def _download(self, output: dict[str, Any], folder: str) -> list[Any]:
+    async def _download(self, output: dict[str, Any], folder: str) -> dict[str, str]:
         """The assets of a paid generation: a failure names the generation, which stays."""
         from dreamnodes.download import download_assets
 
         try:
-            files: list[Any] = await download_assets(
+            files = await download_assets(
                 self.http,
                 output,
                 folder,
@@ -459,36 +459,3 @@ def _policy(retry: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
     if isinstance(retry, RetryPolicy):
         return retry
     return RetryPolicy(**retry)
-
-
-async def run_node(
-    node_id: str,
-    params: Mapping[str, Any],
-    context: Mapping[str, Any] | None = None,
-    *,
-    api_key: str | None = None,
-    provider: str = "luma",
-    base_url: str | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-    retry: RetryPolicy | Mapping[str, Any] | None = None,
-    wait: str | None = None,
-    timeout: float | None = None,
-    download_dir: str | None = None,
-) -> dict[str, Any]:
-    """Run one node once: the Python API for hosts (see also Runner for loops)."""
-    async with Runner(
-        api_key=api_key, provider=provider, base_url=base_url, transport=transport, retry=retry
-    ) as runner:
-        return await runner.run(
-            node_id, params, context, wait=wait, timeout=timeout, download_dir=download_dir
-        )
-
-
-def run_node_sync(
-    node_id: str,
-    params: Mapping[str, Any],
-    context: Mapping[str, Any] | None = None,
-    **options: Any,
-) -> dict[str, Any]:
-    """``run_node`` for callers without an event loop."""
-    return asyncio.run(run_node(node_id, params, context, **options))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,31 @@ def _generation_recorded(store: str) -> str | None:
     except sqlite3.Error:
         return None
     return None if row is None else row[0]
+
+
+def test_a_download_failing_after_a_paid_generation_keeps_the_generation(
+    tmp_path: Path, store: str
+) -> None:
+    blocker = tmp_path / "videos"
+    blocker.write_text("a file where the folder should be")
+    done = dn(
+        "run",
+        "dream_machine",
+        "--params",
+        PARAMS,
+        "--sandbox",
+        "--wait",
+        "--download",
+        str(blocker),
+        "--store",
+        store,
+        "--time-scale",
+        "20",
+    )
+    assert done.code == 1, done.out  # not 2: something was sent and paid for
+    error = done.json()["error"]
+    assert error["generation_id"] and error["generation_id"] in error["message"]
+    assert "completed" in error["message"]
+    assert list(tmp_path.glob("**/*.part")) == [] and blocker.read_text().startswith("a file")
+    run = only_run(store)
+    assert run["generation_id"] == error["generation_id"]
