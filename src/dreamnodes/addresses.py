@@ -18,10 +18,12 @@ or anything on its private network for whoever writes the workflow. `AddressGuar
 - lets everything through when private URLs are allowed: `allow_private_urls=True` in Python,
   `--allow-private-urls` on the command line, or `DREAMNODES_ALLOW_PRIVATE_URLS=1`.
 
-The download checks every redirect hop the same way. Not covered: an HTTP proxy configured in
-the environment resolves names itself (the request names the checked IP, so the proxy is
-sent there, but what the proxy then reaches is its own business); and a public server can
-still answer with whatever it likes, which the size cap and the content checks handle.
+The download checks every redirect hop the same way (`dreamnodes.fetch`). Not covered: an
+HTTP proxy from the environment is told the checked IP, but what the proxy then reaches is
+its own business, and where only a proxy can resolve names, downloads need the opt-in; a
+public server may still answer with whatever it likes (the size cap and the content checks
+in `dreamnodes.download` handle that); other HTTP clients of the package (the API client,
+the sandbox's keyframe fetches) are not guarded here.
 """
 
 from __future__ import annotations

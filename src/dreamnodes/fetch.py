@@ -123,7 +123,8 @@ def _build_request(
     """The GET for `url`; with a checked `address`, sent to that IP under the URL's own name.
 
     The `Host` header and the TLS server name (so the certificate check) stay the URL's; the
-    connection is not kept for reuse, since another name on the same IP must not share it.
+    connection is not kept for reuse, since another name on the same IP must not share it
+    (`Connection: close`: HTTP/1.1, the only HTTP the package's clients speak).
     """
     # identity: media is compressed already, and an encoded body could expand past the cap
     headers = {"Accept-Encoding": "identity"}
