@@ -48,6 +48,11 @@ def prepare(
     node = pkg.node(node_id)
     if not isinstance(params, Mapping):
         raise DreamError("invalid_input", "params: expected a JSON object", field="params")
+    # Text that is not Unicode or absurd nesting would break a later stage (the request, the
+    # run log, the JSON printed): refused here, by name, before anything else looks at it.
+    templates.check_usable(params, "params")
+    if context:
+        templates.check_usable(context, "context")
     rendered = templates.render(dict(params), context or {})
     values = inputs.normalise(rendered, node.input_schema, pkg.registry)
     try:
