@@ -125,7 +125,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
         message = f"internal error ({type(exc).__name__}: {exc}); DREAMNODES_DEBUG=1 shows where"
         keys = (os.environ.get(name, "") for name in ("LUMA_API_KEY", "PIXAZO_API_KEY"))
-        return fail(DreamError("provider_error", scrub_text(message, keys, "***")))
+        return fail(DreamError("internal_error", scrub_text(message, keys, "***")))
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -171,6 +171,8 @@ def read_json_arg(value: str | None, name: str) -> Any:
         raise DreamError(
             "invalid_input", f"{name}: not valid JSON ({problem})", field=name
         ) from None
+    except RecursionError:
+        raise DreamError("invalid_input", f"{name}: nested too deep to read", field=name) from None
 
 
 def run_params(args: argparse.Namespace) -> dict[str, Any]:

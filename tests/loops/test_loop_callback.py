@@ -15,7 +15,9 @@ def _gets(sb: Sandbox) -> int:
     return sum(1 for method, _, _ in sb.request_log() if method == "GET")
 
 
-def test_callback_loop_completes_with_one_confirming_get_per_generation(run_cli: RunCli, tmp_path: Path) -> None:
+def test_callback_loop_completes_with_one_confirming_get_per_generation(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
     counts = {}
     for wait in ("poll", "callback"):
         items = write_items(tmp_path / f"{wait}.jsonl", fox_items(20, tag=wait))
