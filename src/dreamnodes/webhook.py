@@ -7,7 +7,8 @@ for without knowing the token, so it leaks nothing a constant-time compare would
 
 Updates are idempotent and never move a generation backwards (queued < dreaming <
 completed/failed, Pixazo's statuses normalised first); a terminal state is never replaced.
-Everything runs on the event loop that called `start()`.
+Everything runs on the event loop that called `start()`: a Starlette app on uvicorn, behind
+dreamnodes.serving's connection guard (idle or slow clients cannot crowd out a real callback).
 Bodies are never logged or echoed back.
 """
 
@@ -23,9 +24,21 @@ from types import TracebackType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 from dreamnodes.errors import DreamError
 from dreamnodes.local import generation_from_callback
-from dreamnodes.localserver import Drop, LocalServer, Request, Response, json_response
+from dreamnodes.serving import (
+    BodyTooLarge,
+    ClientDisconnect,
+    ConnectionLimits,
+    DropConnection,
+    Server,
+    read_body,
+)
 
 __all__ = ["CallbackReceiver", "Registration"]
 
@@ -39,10 +52,19 @@ _TERMINAL: Final = frozenset({"completed", "failed"})
 _OK: Final = b'{"ok": true}'
 
 
-def _answer(status: int, error: str | None = None) -> Response:
-    if error is None:
-        return json_response(status, _OK)
-    return json_response(status, json.dumps({"ok": False, "error": error}).encode())
+def _answer(
+    status: int, error: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    body = _OK if error is None else json.dumps({"ok": False, "error": error}).encode()
+    return Response(body, status, headers, media_type="application/json")
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _answer(404, "not found")
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return _answer(405, "method not allowed", {"allow": "POST"})
 
 
 class Registration:
@@ -151,9 +173,14 @@ class CallbackReceiver:
         self._host = host
         self._port = port
         self._public_url = public_url.rstrip("/") if public_url else None
-        self._server = LocalServer(
-            self._handle, max_body_bytes=max_body, server_name="dreamnodes-webhook"
+        self._max_body = max_body
+        app = Starlette(
+            routes=[Route(_PREFIX + "{token}", self._handle, methods=["POST"])],
+            exception_handlers={404: _not_found, 405: _not_allowed},
         )
+        app.router.redirect_slashes = False  # /callbacks/{token}/ is a 404, not a redirect
+        limits = ConnectionLimits(max_body_bytes=max_body)
+        self._server = Server(app, limits=limits, name="dreamnodes-webhook")
         self._registrations: dict[str, Registration] = {}
         self._accepted = 0
         self._started = False
@@ -165,9 +192,7 @@ class CallbackReceiver:
             return self._public_url
         if not self._started:
             raise DreamError("invalid_input", "the callback receiver is not started")
-        host = self._server.host
-        shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{self._server.port}"
+        return self._server.base_url
 
     async def start(self) -> None:
         if self._started:
@@ -216,19 +241,19 @@ class CallbackReceiver:
     def _forget(self, token: str) -> None:
         self._registrations.pop(token, None)
 
-    async def _handle(self, request: Request) -> Response | Drop:
-        path = request.path
-        if not path.startswith(_PREFIX) or "/" in path[len(_PREFIX) :]:
-            return _answer(404, "not found")
-        if request.method != "POST":
-            response = _answer(405, "method not allowed")
-            response.headers["allow"] = "POST"
-            return response
-        registration = self._registrations.get(path[len(_PREFIX) :])
+    async def _handle(self, request: Request) -> Response:
+        """POST /callbacks/{token} (other paths are 404 and other methods 405 by routing)."""
+        registration = self._registrations.get(request.path_params["token"])
         if registration is None:
             return _answer(404, "not found")
         try:
-            update = generation_from_callback(request.body)
+            body = await read_body(request, self._max_body)
+        except BodyTooLarge:
+            return _answer(413, "body too large")
+        except ClientDisconnect:
+            return DropConnection()  # nobody to answer
+        try:
+            update = generation_from_callback(body)
         except Exception:  # any malformed body (even a RecursionError) is a 400
             return _answer(400, "not a generation update")
         if update.get("state") not in _RANK or not update.get("id"):

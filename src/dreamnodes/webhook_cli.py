@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from dreamnodes.errors import DreamError
+from dreamnodes.serving import raise_fd_limit
 from dreamnodes.webhook import CallbackReceiver
 
 __all__ = ["add_webhook_arguments", "serve_webhooks"]
@@ -33,6 +34,7 @@ def add_webhook_arguments(parser: argparse.ArgumentParser) -> None:
 def serve_webhooks(args: argparse.Namespace) -> int:
     """Print the callback URL, then each update that moves a generation forward, one JSON line
     each, until SIGINT or SIGTERM. Exit 0 then; 1 if the receiver cannot start."""
+    raise_fd_limit()  # room for the receiver's connection cap (a soft limit of 1024 is common)
     try:
         return asyncio.run(_serve(args))
     except KeyboardInterrupt:  # a Ctrl-C before the signal handlers were in place

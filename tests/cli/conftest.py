@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from dreamnodes.localserver import DROP, Drop, Request, Response, ThreadedServer, json_response
+from fakeserver import DROP, Drop, FakeServer, Request, Response, json_response
 
 KEY = "secret-key-123456789"
 GEN_ID = "7ca76429-99d1-46ab-bb2e-84baa4acdb04"
@@ -70,11 +69,11 @@ def dropped(req: Request, n: int) -> Drop:
 @pytest.fixture
 def serve() -> Iterator[Callable[[Answer], CountingServer]]:
     """`serve(answer)` starts a counting server on 127.0.0.1; all are stopped afterwards."""
-    running: list[ThreadedServer] = []
+    running: list[FakeServer] = []
 
     def start(answer: Answer) -> CountingServer:
         counting = CountingServer(answer)
-        server = ThreadedServer(counting.handle)
+        server = FakeServer(counting.handle)
         counting.url = server.start() + "/dream-machine/v1"
         running.append(server)
         return counting

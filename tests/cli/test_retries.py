@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 
 import pytest
+from fakeserver import Request, Response, json_response
 
 from dreamnodes.cli import main
-from dreamnodes.localserver import Request, Response, json_response
 from dreamnodes.run import Runner
 from dreamnodes.sandbox import Sandbox, SandboxConfig
 

@@ -24,7 +24,7 @@ def test_key_never_printed(
     def answer(req: object, n: int) -> object:
         if echo:  # a careless server that repeats the Authorization header in its error
             auth = req.headers.get("authorization", "")  # type: ignore[attr-defined]
-            from dreamnodes.localserver import json_response
+            from fakeserver import json_response
 
             return json_response(code, json.dumps({"detail": f"bad token {auth}"}).encode())
         return status(code)(req, n)  # type: ignore[arg-type]

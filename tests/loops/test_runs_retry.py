@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fakeserver import DROP, Drop, FakeServer, Request, Response
 
-from dreamnodes.localserver import DROP, Drop, Request, Response, ThreadedServer
 from dreamnodes.sandbox import Sandbox, SandboxConfig
 
 from .conftest import KEY, RunCli
@@ -23,7 +23,7 @@ class FlakyProxy:
         self.target = target
         self.down = True
         self.dropped = 0
-        self.server = ThreadedServer(self.handle)
+        self.server = FakeServer(self.handle)
 
     async def handle(self, req: Request) -> Response | Drop:
         if self.down:
@@ -39,7 +39,7 @@ class FlakyProxy:
                 content=req.body,
             )
         keep = {"content-type": answer.headers.get("content-type", "application/json")}
-        return Response(answer.status_code, keep, answer.content)
+        return Response(answer.content, answer.status_code, keep)
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fakeserver import FakeServer, Request, Response
 from lumaai import LumaAI
-
-from dreamnodes.localserver import Request, Response, ThreadedServer
 
 
 class Receiver:
@@ -28,13 +27,13 @@ class Receiver:
         status = 500 if seen <= self.failures else 200
         self.statuses.append(status)
         self.by_state.setdefault(body["state"], []).append(status)
-        return Response(status)
+        return Response(status_code=status)
 
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
     rec = Receiver(failures=0)
-    with ThreadedServer(rec.handle) as server:
+    with FakeServer(rec.handle) as server:
         yield rec, server.base_url + "/hook?token=abc"
 
 

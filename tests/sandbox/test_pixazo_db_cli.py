@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fakeserver import FakeServer, Request, Response
 from lumaai import LumaAI
-
-from dreamnodes.localserver import Request, Response, ThreadedServer
 
 CREATE = (
     "/luma-dream-machine-ray-2-flash-image-to-video/v1/"
@@ -35,9 +34,9 @@ def test_pixazo_create_poll_complete_and_webhook(make_sandbox: Any, done: Any) -
 
     async def receive(req: Request) -> Response:
         hooks.append(json.loads(req.body))
-        return Response(200)
+        return Response(status_code=200)
 
-    with ThreadedServer(receive) as receiver:
+    with FakeServer(receive) as receiver:
         answer = httpx.post(
             sandbox.pixazo_url + CREATE,
             json={"prompt": "spring arrives", "image_url": _image_url(sandbox, done)},

@@ -1,14 +1,20 @@
-"""The sandbox server: one handler that routes to Luma, Pixazo or the assets, applying auth,
-faults and the request log; `Sandbox` runs it on a background thread."""
+"""The sandbox server: a Starlette app that routes to Luma, Pixazo or the assets, applying auth,
+faults and the request log; `Sandbox` serves it on a background thread (dreamnodes.serving)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import re
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
-from dreamnodes.localserver import DROP, Drop, Request, Response, ThreadedServer
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 from dreamnodes.sandbox import luma, pixazo
 from dreamnodes.sandbox.config import SandboxConfig
 from dreamnodes.sandbox.engine import ASSET_PREFIX, Engine
@@ -17,13 +23,26 @@ from dreamnodes.sandbox.faults import Fault, Faults
 from dreamnodes.sandbox.http import detail, json_answer
 from dreamnodes.sandbox.limits import Limits, retry_after_headers
 from dreamnodes.sandbox.store import Store
+from dreamnodes.serving import (
+    BodyTooLarge,
+    ClientDisconnect,
+    ConnectionLimits,
+    DropConnection,
+    ThreadedServer,
+    TruncatedResponse,
+    read_body,
+)
 
 LogEntry = tuple[str, str, int | str]
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+SERVER_NAME = "dreamnodes-sandbox"
+LIMITS = ConnectionLimits()
+Endpoint = Callable[[Request, bytes], Awaitable[Response]]
 
 
 class SandboxApp:
-    """Everything that lives on the server's event loop."""
+    """Everything that lives on the server's event loop; `asgi` is the app to serve."""
 
     def __init__(self, cfg: SandboxConfig) -> None:
         self.cfg = cfg
@@ -39,6 +58,16 @@ class SandboxApp:
         self.pixazo = pixazo.PixazoRoutes(self.engine, cfg.api_key)
         self.faults = Faults(cfg)
         self.log: list[LogEntry] = []
+        self.asgi = Starlette(
+            routes=[
+                Route(ASSET_PREFIX + "{name:path}", self._asset, methods=_METHODS),
+                Route(luma.PREFIX + "{sub:path}", self._luma, methods=_METHODS),
+                Route(pixazo.CREATE_PATH, self._pixazo, methods=_METHODS),
+                Route(pixazo.STATUS_PREFIX + "{rid:path}", self._pixazo, methods=_METHODS),
+            ],
+            exception_handlers={404: self._unrouted, 405: self._unrouted},
+        )
+        self.asgi.router.redirect_slashes = False
 
     async def started(self, base_url: str) -> None:
         self.engine.base_url = base_url
@@ -48,51 +77,64 @@ class SandboxApp:
         await self.engine.close()
         self.store.close()
 
-    async def handle(self, req: Request) -> Response | Drop:
-        result = await self._answer(req)
-        status: int | str = "dropped" if isinstance(result, Drop) else result.status
-        if isinstance(result, Response) and result.truncate_at is not None:
+    def _logged(self, req: Request, response: Response) -> Response:
+        status: int | str = response.status_code
+        if isinstance(response, DropConnection):
+            status = "dropped"
+        elif isinstance(response, TruncatedResponse):
             status = f"{status} truncated"
-        self.log.append((req.method, req.path, status))
-        return result
+        self.log.append((req.method, req.scope["path"], status))
+        return response
 
-    async def _answer(self, req: Request) -> Response | Drop:
-        path = req.path
-        if path.startswith(ASSET_PREFIX) and req.method in ("GET", "HEAD"):
-            return await self._asset(req, path[len(ASSET_PREFIX) :])
-        if path.startswith(luma.PREFIX + "/") or path == luma.PREFIX:
-            sub = path[len(luma.PREFIX) :]
-            provider = "luma"
-            creates = luma.is_create(req.method, sub)
-        elif pixazo.matches(path):
-            sub = path
-            provider = "pixazo"
-            creates = req.method == "POST" and path == pixazo.CREATE_PATH
-        else:
-            return detail(404, "Not Found")
-        fault = self.faults.draw(creates) if sub != "/ping" else None
+    async def _unrouted(self, req: Request, exc: Exception) -> Response:
+        code = 405 if getattr(exc, "status_code", 404) == 405 else 404
+        text = "Method Not Allowed" if code == 405 else "Not Found"
+        return self._logged(req, detail(code, text))
+
+    async def _luma(self, req: Request) -> Response:
+        sub: str = req.path_params["sub"]
+        if sub and not sub.startswith("/"):  # /dream-machine/v1x is not under the prefix
+            return self._logged(req, detail(404, "Not Found"))
+
+        async def route(req: Request, body: bytes) -> Response:
+            return await self.luma.handle(req, sub, body)
+
+        creates = luma.is_create(req.method, sub)
+        return self._logged(req, await self._api(req, "luma", route, creates, sub != "/ping"))
+
+    async def _pixazo(self, req: Request) -> Response:
+        creates = req.method == "POST" and req.scope["path"] == pixazo.CREATE_PATH
+        return self._logged(req, await self._api(req, "pixazo", self.pixazo.handle, creates))
+
+    async def _api(
+        self, req: Request, provider: str, route: Endpoint, creates: bool, faulty: bool = True
+    ) -> Response:
+        try:
+            body = await read_body(req, LIMITS.max_body_bytes)
+        except BodyTooLarge:
+            return detail(413, "Payload Too Large")
+        except ClientDisconnect:
+            return DropConnection()
+        fault = self.faults.draw(creates) if faulty else None
         early = self._early_fault(fault, provider)
         if early is not None:
             return early
         try:
-            if provider == "luma":
-                response = await self.luma.handle(req, sub)
-            else:
-                response = await self.pixazo.handle(req)
+            response = await route(req, body)
         except ApiError as exc:
             response = detail(exc.status, exc.detail, exc.headers)
-        ok = 200 <= response.status < 300
+        ok = 200 <= response.status_code < 300
         if fault == "drop_after" and ok:
-            return DROP
+            return DropConnection()
         if fault == "truncated" and ok and response.body:
-            response.truncate_at = len(response.body) // 2
+            return TruncatedResponse(response, len(response.body) // 2)
         if fault == "slow":
-            response.delay = self.cfg.scaled(self.cfg.slow_seconds)
+            await asyncio.sleep(self.cfg.scaled(self.cfg.slow_seconds))
         return response
 
-    def _early_fault(self, fault: Fault | None, provider: str) -> Response | Drop | None:
+    def _early_fault(self, fault: Fault | None, provider: str) -> Response | None:
         if fault == "drop_before":
-            return DROP
+            return DropConnection()
         if fault == "429":
             headers = retry_after_headers(self.cfg.scaled(1.0))
             if provider == "pixazo":
@@ -107,7 +149,12 @@ class SandboxApp:
             return detail(int(fault), text)
         return None
 
-    async def _asset(self, req: Request, name: str) -> Response:
+    async def _asset(self, req: Request) -> Response:
+        if req.method not in ("GET", "HEAD"):
+            return self._logged(req, detail(404, "Not Found"))
+        return self._logged(req, await self._asset_answer(req, req.path_params["name"]))
+
+    async def _asset_answer(self, req: Request, name: str) -> Response:
         found = await self.engine.asset(name)
         if found is None:
             return detail(404, "Not Found")
@@ -122,10 +169,10 @@ class SandboxApp:
             else:
                 start, end = max(0, size - int(match.group(2))), size - 1
             if start >= size or start > end:
-                return Response(416, {"content-range": f"bytes */{size}"})
+                return Response(status_code=416, headers={"content-range": f"bytes */{size}"})
             headers["content-range"] = f"bytes {start}-{end}/{size}"
-            return Response(206, headers, data[start : end + 1])
-        return Response(200, headers, data)
+            return Response(data[start : end + 1], 206, headers)
+        return Response(data, 200, headers)
 
 
 class Sandbox:
@@ -149,7 +196,14 @@ class Sandbox:
         if self._server is not None:
             return self
         app = SandboxApp(self.config)
-        server = ThreadedServer(app.handle, self.config.host, self.config.port, on_stop=app.stopped)
+        server = ThreadedServer(
+            app.asgi,
+            self.config.host,
+            self.config.port,
+            limits=LIMITS,
+            name=SERVER_NAME,
+            on_stop=app.stopped,
+        )
         server.start()
         self.base_url = server.base_url
         server.call(app.started(self.base_url))

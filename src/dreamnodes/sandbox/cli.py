@@ -7,10 +7,10 @@ import asyncio
 import signal
 import sys
 
-from dreamnodes.localserver import LocalServer
 from dreamnodes.sandbox import luma
-from dreamnodes.sandbox.app import SandboxApp
+from dreamnodes.sandbox.app import LIMITS, SERVER_NAME, SandboxApp
 from dreamnodes.sandbox.config import SandboxConfig
+from dreamnodes.serving import Server, raise_fd_limit
 
 _FAULT_KINDS = ("429", "5xx", "drop_before", "drop_after", "slow", "truncated")
 
@@ -72,10 +72,9 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
 
 async def _serve(cfg: SandboxConfig) -> None:
     app = SandboxApp(cfg)
-    server = LocalServer(app.handle)
-    host, port = await server.start(cfg.host, cfg.port)
-    shown = f"[{host}]" if ":" in host else host
-    base = f"http://{shown}:{port}"
+    server = Server(app.asgi, limits=LIMITS, name=SERVER_NAME)
+    await server.start(cfg.host, cfg.port)
+    base = server.base_url
     await app.started(base)
     print(base + luma.PREFIX)
     print(base, flush=True)
@@ -92,6 +91,7 @@ async def _serve(cfg: SandboxConfig) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; exit 0."""
+    raise_fd_limit()  # room for the connection cap (a soft limit of 1024 is common)
     try:
         asyncio.run(_serve(config_from_args(args)))
     except OSError as exc:

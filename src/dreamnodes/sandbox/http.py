@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dreamnodes.localserver import Response
+from starlette.responses import Response
 
 
 def json_bytes(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
-    return Response(status, {"content-type": "application/json", **(headers or {})}, body)
+    return Response(body, status, headers, media_type="application/json")
 
 
 def json_answer(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:

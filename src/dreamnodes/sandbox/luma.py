@@ -6,7 +6,9 @@ import hmac
 import json
 from typing import Any
 
-from dreamnodes.localserver import Request, Response
+from starlette.requests import Request
+from starlette.responses import Response
+
 from dreamnodes.sandbox import catalog, validation
 from dreamnodes.sandbox.engine import Engine
 from dreamnodes.sandbox.errors import ApiError
@@ -27,11 +29,11 @@ def is_create(method: str, sub: str) -> bool:
     return method == "POST" and (sub in _CREATE_PATHS or sub.endswith(("/upscale", "/audio")))
 
 
-def _body(req: Request) -> Any:
-    if not req.body.strip():
+def _body(body: bytes) -> Any:
+    if not body.strip():
         return None
     try:
-        return json.loads(req.body)
+        return json.loads(body)
     except ValueError as exc:
         raise ApiError(400, "Invalid JSON body") from exc
 
@@ -50,7 +52,8 @@ class LumaRoutes:
         if not ok:
             raise ApiError(401, "Invalid API key is provided")
 
-    async def handle(self, req: Request, sub: str) -> Response:
+    async def handle(self, req: Request, sub: str, body: bytes) -> Response:
+        """`sub`: the path under PREFIX; `body`: the request body, already read."""
         self._authorise(req)
         method = req.method
         if sub == "/ping":
@@ -66,7 +69,7 @@ class LumaRoutes:
         if sub in _CREATE_PATHS:
             if sub == "/generations" and method == "GET":
                 return self._list(req)
-            return self._only(method, "POST") or await self._create(sub, _body(req))
+            return self._only(method, "POST") or await self._create(sub, _body(body))
         parts = sub.strip("/").split("/")
         if len(parts) == 2 and parts[0] == "generations":
             if method == "GET":
@@ -74,10 +77,10 @@ class LumaRoutes:
             if method == "DELETE":
                 if not self.engine.delete(parts[1]):
                     raise ApiError(404, "Generation not found")
-                return Response(204)
+                return Response(status_code=204)
             return detail(405, "Method Not Allowed")
         if len(parts) == 3 and parts[0] == "generations" and parts[2] in ("upscale", "audio"):
-            return self._only(method, "POST") or self._derive(parts[1], parts[2], _body(req))
+            return self._only(method, "POST") or self._derive(parts[1], parts[2], _body(body))
         raise ApiError(404, "Not Found")
 
     @staticmethod
@@ -92,8 +95,8 @@ class LumaRoutes:
 
     def _list(self, req: Request) -> Response:
         try:
-            limit = int(req.query.get("limit", "100"))
-            offset = int(req.query.get("offset", "0"))
+            limit = int(req.query_params.get("limit", "100"))
+            offset = int(req.query_params.get("offset", "0"))
         except ValueError as exc:
             raise ApiError(400, "limit and offset must be integers") from exc
         if not 1 <= limit <= 1000 or offset < 0:

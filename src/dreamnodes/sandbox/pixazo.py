@@ -15,7 +15,9 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from dreamnodes.localserver import Request, Response
+from starlette.requests import Request
+from starlette.responses import Response
+
 from dreamnodes.sandbox import catalog
 from dreamnodes.sandbox.engine import JOB_FAILED, Engine, Record, now_iso
 from dreamnodes.sandbox.http import json_answer
@@ -59,24 +61,26 @@ class PixazoRoutes:
             return None
         return json_answer(401, {"statusCode": 401, "message": message})
 
-    async def handle(self, req: Request) -> Response:
+    async def handle(self, req: Request, body: bytes) -> Response:
+        """`body`: the request body, already read."""
         denied = self._denied(req)
         if denied is not None:
             return denied
-        if req.path == CREATE_PATH:
+        path: str = req.scope["path"]
+        if path == CREATE_PATH:
             if req.method != "POST":
                 return _error(405, "Method Not Allowed", "Use POST")
-            return self._create(req)
+            return self._create(req, body)
         if req.method != "GET":
             return _error(405, "Method Not Allowed", "Use GET")
-        record = self.engine.store.get(req.path[len(STATUS_PREFIX) :])
+        record = self.engine.store.get(path[len(STATUS_PREFIX) :])
         if record is None or record["kind"] != "pixazo":
             return _error(404, "Not Found", "Request not found")
         return json_answer(200, self.status(record))
 
-    def _create(self, req: Request) -> Response:
+    def _create(self, req: Request, raw: bytes) -> Response:
         try:
-            body = json.loads(req.body or b"null")
+            body = json.loads(raw or b"null")
         except ValueError:
             return _error(400, "Bad Request", "Request body is not valid JSON")
         if not isinstance(body, dict):
