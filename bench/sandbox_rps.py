@@ -3,8 +3,10 @@
 Runs the sandbox in-process (its own thread and event loop) and a separate client process
 holding several keep-alive connections for about 5 s. That Python client is itself the
 bottleneck on 2 cores; where `wrk` is installed (Debian: apt-get install wrk) the same URL is
-also measured with it, which shows what the server can do. Usage:
-    python bench/sandbox_rps.py [--connections 8] [--seconds 5]
+also measured with it, which shows what the server can do. The sandbox is a Starlette app on
+uvicorn (httptools) on a plain asyncio loop; `--uvloop` runs it on uvloop instead, where that
+is installed (it is not a dependency). Usage:
+    python bench/sandbox_rps.py [--connections 8] [--seconds 5] [--uvloop]
 """
 
 from __future__ import annotations
@@ -49,7 +51,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--processes", type=int, default=1, help="client processes")
+    parser.add_argument("--uvloop", action="store_true", help="serve on uvloop (if installed)")
     args = parser.parse_args()
+    if args.uvloop:
+        import uvloop  # not a dependency: pip install uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     with Sandbox(SandboxConfig(render=False, limits=False)) as sandbox:
         created = httpx.post(
             sandbox.luma_url + "/generations",
