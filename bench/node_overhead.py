@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import lumaai
 
-from dreamnodes.run import Runner
+from dreamnodes.execution.runner import Runner
 
 GENERATION = {
     "id": "7ca76429-99d1-46ab-bb2e-84baa4acdb04",

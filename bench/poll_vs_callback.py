@@ -15,8 +15,8 @@ import sys
 import time
 from typing import Any
 
-from dreamnodes.limits import Limits
-from dreamnodes.run import Runner
+from dreamnodes.api.limits import Limits
+from dreamnodes.execution.runner import Runner
 from dreamnodes.sandbox import Sandbox, SandboxConfig
 
 KEY = "bench-key-0123456789"

@@ -20,11 +20,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import vcr
 from vcr.cassette import Cassette
 
-from dreamnodes import templates
+from dreamnodes.catalog.package import load_package
 from dreamnodes.errors import DreamError
-from dreamnodes.package import load_package
-from dreamnodes.prepare import Prepared
-from dreamnodes.run import Runner
+from dreamnodes.execution.runner import Runner
+from dreamnodes.preparation import templates
+from dreamnodes.preparation.prepare import Prepared
 
 ROOT = Path(__file__).resolve().parents[1]
 CASSETTES = ROOT / "cassettes"

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scenarios import SCENARIOS
 
 import cassettes
-from dreamnodes.package import load_package
+from dreamnodes.catalog.package import load_package
 from dreamnodes.sandbox import Sandbox, SandboxConfig
 
 TIME_SCALE = 40.0  # a 2.5 s service lifecycle takes ~60 ms plus rendering

@@ -10,7 +10,7 @@ Adding a node's scenarios
    node with no cassette (other than a local/trigger node) fails ``test_cassette_exists``.
 4. Commit the scenario and its cassettes together.
 
-A step is a node call, played through ``dreamnodes.run.Runner`` in order:
+A step is a node call, played through ``dreamnodes.execution.runner.Runner`` in order:
 
     {"node": "dream_machine",          # any node id (setup steps may be other nodes)
      "params": {...},                  # the node's params; templates allowed
@@ -27,8 +27,8 @@ Each step's context is its own ``context`` plus ``steps``: the outputs of the ea
 ``"generation_id": "{{steps[0].id}}"`` refers to what step 0 made. Ids, dates and asset URLs in
 the cassettes are whatever the sandbox gave when recording; a replay gets the same answers, so
 later steps template the same values. ``test_nodes.py`` also checks, for every step, that the
-request the node maps (``dreamnodes.prepare.prepare(...).request``) equals the recorded one, and
-for waited creates that the output is completed with an asset URL.
+request the node maps (``dreamnodes.preparation.prepare.prepare(...).request``) equals the
+recorded one, and for waited creates that the output is completed with an asset URL.
 
 A scenario whose steps use a node that is not in manifest.json yet is skipped by the recorder
 and by the tests (it is recorded once that node exists).

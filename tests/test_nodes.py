@@ -22,7 +22,7 @@ from scenarios import SCENARIOS
 
 import cassettes
 from dreamnodes.errors import DreamError
-from dreamnodes.prepare import prepare
+from dreamnodes.preparation.prepare import prepare
 
 ROOT = cassettes.ROOT
 MANIFEST = json.loads((ROOT / "manifest.json").read_text())

@@ -11,30 +11,30 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dreamnodes.api.limits import Limits
+    from dreamnodes.api.retry import RetryPolicy
+    from dreamnodes.catalog.package import load_package
     from dreamnodes.errors import DreamError
-    from dreamnodes.journal import run_items, run_node, run_node_sync, run_recorded
-    from dreamnodes.limits import Limits
-    from dreamnodes.options import live_options
-    from dreamnodes.package import load_package
-    from dreamnodes.prepare import estimate, prepare
-    from dreamnodes.retry import RetryPolicy
-    from dreamnodes.run import Runner
-    from dreamnodes.store import RunStore
+    from dreamnodes.execution.live_options import live_options
+    from dreamnodes.execution.runner import Runner
+    from dreamnodes.preparation.prepare import estimate, prepare
+    from dreamnodes.runlog.recorded import run_items, run_node, run_node_sync, run_recorded
+    from dreamnodes.runlog.store import RunStore
 
 _EXPORTS = {
     "DreamError": "dreamnodes.errors",
-    "Limits": "dreamnodes.limits",
-    "RetryPolicy": "dreamnodes.retry",
-    "Runner": "dreamnodes.run",
-    "estimate": "dreamnodes.prepare",
-    "live_options": "dreamnodes.options",
-    "load_package": "dreamnodes.package",
-    "prepare": "dreamnodes.prepare",
-    "run_items": "dreamnodes.journal",
-    "run_node": "dreamnodes.journal",
-    "run_node_sync": "dreamnodes.journal",
-    "run_recorded": "dreamnodes.journal",
-    "RunStore": "dreamnodes.store",
+    "Limits": "dreamnodes.api.limits",
+    "RetryPolicy": "dreamnodes.api.retry",
+    "Runner": "dreamnodes.execution.runner",
+    "estimate": "dreamnodes.preparation.prepare",
+    "live_options": "dreamnodes.execution.live_options",
+    "load_package": "dreamnodes.catalog.package",
+    "prepare": "dreamnodes.preparation.prepare",
+    "run_items": "dreamnodes.runlog.recorded",
+    "run_node": "dreamnodes.runlog.recorded",
+    "run_node_sync": "dreamnodes.runlog.recorded",
+    "run_recorded": "dreamnodes.runlog.recorded",
+    "RunStore": "dreamnodes.runlog.store",
 }
 __all__ = [
     "DreamError",

@@ -270,8 +270,7 @@ def test_account_limit_flags_must_be_positive(capsys: pytest.CaptureFixture[str]
 def test_an_unexpected_failure_is_still_one_json_error_and_no_traceback(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dreamnodes import commands
-    from dreamnodes.cli import main
+    from dreamnodes.cli import commands, main
 
     def broken(*, as_json: bool) -> int:
         raise RuntimeError("something nobody planned for")

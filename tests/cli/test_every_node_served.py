@@ -15,8 +15,8 @@ from lumaai.types import CreditGetResponse, Generation
 from lumaai.types.generations import ConceptListResponse
 from pydantic import TypeAdapter
 
+from dreamnodes.catalog.package import load_package
 from dreamnodes.cli import main
-from dreamnodes.package import load_package
 
 
 @pytest.fixture(scope="module")

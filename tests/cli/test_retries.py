@@ -11,7 +11,7 @@ import pytest
 from fakeserver import Request, Response, json_response
 
 from dreamnodes.cli import main
-from dreamnodes.run import Runner
+from dreamnodes.execution.runner import Runner
 from dreamnodes.sandbox import Sandbox, SandboxConfig
 
 from .conftest import GEN_ID, GENERATION, KEY, CountingServer, dropped, status

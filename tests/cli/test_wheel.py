@@ -37,7 +37,7 @@ def test_wheel_carries_the_data_and_lists_the_nodes(tmp_path: Path) -> None:
         "generation.json",
     ):
         assert f"dreamnodes/_data/schemas/{schema}" in names, schema
-    assert "dreamnodes/cli.py" in names
+    assert "dreamnodes/cli/entry.py" in names and "dreamnodes/runlog/store.py" in names
 
     target = tmp_path / "site"
     installed = subprocess.run(

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from dreamnodes import cli
-from dreamnodes.limits import Scheduler
+from dreamnodes.api.limits import Scheduler
+from dreamnodes.cli import entry as cli
 
 KEY = "loops-test-key-0123456789"
 FOX = '{"prompt": "{{item.p}}", "model": "ray-2"}'

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dreamnodes.batch import NOT_RUN_PREFIX
+from dreamnodes.runlog.loops import NOT_RUN_PREFIX
 from dreamnodes.sandbox import Sandbox, SandboxConfig
 
 from .conftest import FOX, RunCli, write_items

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from dreamnodes.api.limits import Limits, Scheduler
 from dreamnodes.errors import DreamError
-from dreamnodes.limits import Limits, Scheduler
-from dreamnodes.run import Runner
+from dreamnodes.execution.runner import Runner
 from dreamnodes.sandbox import Sandbox, SandboxConfig
 
 from .conftest import KEY

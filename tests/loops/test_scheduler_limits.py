@@ -6,9 +6,9 @@ import asyncio
 import math
 import time
 
-from dreamnodes.journal import run_items
-from dreamnodes.limits import Limits, Scheduler
-from dreamnodes.run import Runner
+from dreamnodes.api.limits import Limits, Scheduler
+from dreamnodes.execution.runner import Runner
+from dreamnodes.runlog.recorded import run_items
 from dreamnodes.sandbox import Sandbox, SandboxConfig
 
 from .conftest import KEY

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from dreamnodes.run import Runner
+from dreamnodes.execution.runner import Runner
 from dreamnodes.sandbox import Sandbox
 
 

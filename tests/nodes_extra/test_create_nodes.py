@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 from lumaai.types import Generation
 from PIL import Image
 
-from dreamnodes.package import load_package
+from dreamnodes.catalog.package import load_package
 from dreamnodes.sandbox import Sandbox
 
 from .helpers import raw_generation, run_node

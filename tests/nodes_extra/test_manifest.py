@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from dreamnodes.package import data_dir, load_package
-from dreamnodes.prepare import prepare
+from dreamnodes.catalog.package import data_dir, load_package
+from dreamnodes.preparation.prepare import prepare
 
 ROOT = data_dir()
 MANIFEST: dict[str, Any] = json.loads((ROOT / "manifest.json").read_text(encoding="utf-8"))
@@ -86,7 +86,7 @@ def test_credentials_are_secret_fields() -> None:
     "entry", [e for e in ENTRIES if e["kind"] == "create"], ids=lambda e: e["id"]
 )
 def test_every_create_node_has_a_price_for_its_examples(entry: dict[str, Any]) -> None:
-    from dreamnodes.prepare import estimate
+    from dreamnodes.preparation.prepare import estimate
 
     spec = node_file(entry)
     for provider, declared in spec["providers"].items():

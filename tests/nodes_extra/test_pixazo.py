@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from dreamnodes.errors import DreamError
-from dreamnodes.prepare import estimate
+from dreamnodes.preparation.prepare import estimate
 from dreamnodes.sandbox import Sandbox
 
 from .helpers import run_node

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from dreamnodes.batch import (
+from dreamnodes.errors import DreamError
+from dreamnodes.runlog.loops import (
     ItemResult,
     Progress,
     ProgressBar,
@@ -18,7 +19,6 @@ from dreamnodes.batch import (
     render,
     run_each,
 )
-from dreamnodes.errors import DreamError
 
 
 def collect(*args: Any, **kwargs: Any) -> list[ItemResult]:

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from dreamnodes.client import ApiClient, ApiRequest, ApiResponse, FindCreated
-from dreamnodes.created import claim, luma_find_created
+from dreamnodes.api.client import ApiClient, ApiRequest, ApiResponse, FindCreated
+from dreamnodes.api.lost_creates import claim, luma_find_created
+from dreamnodes.api.retry import RetryPolicy
 from dreamnodes.errors import DreamError
-from dreamnodes.retry import RetryPolicy
 
 KEY = "sk-live-7f3c9a1b2d4e6f8091a2b3c4d5e6f708"
 BASE = "https://api.test/dream-machine/v1"

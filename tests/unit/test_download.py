@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from dreamnodes import addresses
-from dreamnodes.download import DownloadedFile, download, download_assets
+from dreamnodes.downloads import addresses
+from dreamnodes.downloads.download import DownloadedFile, download, download_assets
 from dreamnodes.errors import DreamError
 
 MP4 = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41" + b"\x00" * 200

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from dreamnodes import addresses
-from dreamnodes.addresses import not_public_because
-from dreamnodes.download import DownloadedFile, download, download_assets
+from dreamnodes.downloads import addresses
+from dreamnodes.downloads.addresses import not_public_because
+from dreamnodes.downloads.download import DownloadedFile, download, download_assets
 from dreamnodes.errors import DreamError
-from dreamnodes.run import Runner
+from dreamnodes.execution.runner import Runner
 
 MP4 = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41" + b"\x00" * 200
 PUBLIC_IP = "93.184.215.14"

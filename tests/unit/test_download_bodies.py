@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from dreamnodes.download import DownloadedFile, download
+from dreamnodes.downloads.download import DownloadedFile, download
 from dreamnodes.errors import DreamError
-from dreamnodes.run import Runner
+from dreamnodes.execution.runner import Runner
 
 MP4_HEAD = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
 MP4 = MP4_HEAD + bytes(range(256)) * 40

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from dreamnodes.download import download
-from dreamnodes.partfiles import STALE_AFTER, sweep_stale
+from dreamnodes.downloads.download import download
+from dreamnodes.downloads.partfiles import STALE_AFTER, sweep_stale
 
 MP4 = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41" + bytes(range(256)) * 8
 HOUR_AGO = time.time() - 3600
@@ -187,7 +187,7 @@ def test_a_killed_downloads_part_file_is_swept_by_the_next_download(
     script = textwrap.dedent(
         f"""
         import asyncio, httpx
-        from dreamnodes.download import download
+        from dreamnodes.downloads.download import download
 
         async def main():
             async with httpx.AsyncClient(timeout=60) as http:

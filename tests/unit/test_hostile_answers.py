@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from dreamnodes.client import MAX_ANSWER_BYTES, ApiClient, ApiRequest, ApiResponse, FindCreated
+from dreamnodes.api.client import MAX_ANSWER_BYTES, ApiClient, ApiRequest, ApiResponse, FindCreated
+from dreamnodes.api.retry import RetryPolicy
 from dreamnodes.errors import DreamError
-from dreamnodes.retry import RetryPolicy
-from dreamnodes.run import Runner
+from dreamnodes.execution.runner import Runner
 
 BASE = "https://api.test/dream-machine/v1"
 KEY = "sk-test-0123456789abcdef"

@@ -14,8 +14,8 @@ import pytest
 
 from dreamnodes.cli import main
 from dreamnodes.errors import DreamError
-from dreamnodes.prepare import estimate, prepare
-from dreamnodes.templates import MAX_DEPTH, check_usable, render
+from dreamnodes.preparation.prepare import estimate, prepare
+from dreamnodes.preparation.templates import MAX_DEPTH, check_usable, render
 
 
 def nested(levels: int, leaf: Any = "x", key: str | None = "x") -> Any:

@@ -11,7 +11,13 @@ import pytest
 from referencing import Registry, Resource
 
 from dreamnodes.errors import DreamError
-from dreamnodes.inputs import check_rules, normalise, option_labels, validate, with_defaults
+from dreamnodes.preparation.inputs import (
+    check_rules,
+    normalise,
+    option_labels,
+    validate,
+    with_defaults,
+)
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 LOADED = [json.loads(p.read_text()) for p in sorted(SCHEMAS.glob("*.json"))]
@@ -452,7 +458,7 @@ def test_every_anchored_pattern_refuses_a_trailing_line_break_in_both_validators
 def test_an_id_or_file_name_with_a_trailing_line_break_is_refused(
     node: str, params: dict[str, Any], field: str
 ) -> None:
-    from dreamnodes.prepare import prepare
+    from dreamnodes.preparation.prepare import prepare
 
     with pytest.raises(DreamError) as caught:
         prepare(node, {"prompt": "a tiger", **params} if node == "dream_machine" else params)
@@ -491,7 +497,7 @@ PROMPT_NODES = [
 def test_a_blank_prompt_is_refused_naming_the_field(
     node: str, params: dict[str, Any], field: str, blank: str
 ) -> None:
-    from dreamnodes.prepare import prepare
+    from dreamnodes.preparation.prepare import prepare
 
     with pytest.raises(DreamError) as caught:
         prepare(node, {**params, field: blank})
@@ -501,7 +507,7 @@ def test_a_blank_prompt_is_refused_naming_the_field(
 
 
 def test_an_empty_optional_prompt_still_means_not_set() -> None:
-    from dreamnodes.prepare import prepare
+    from dreamnodes.preparation.prepare import prepare
 
     prepared = prepare(
         "dream_machine",
@@ -512,7 +518,7 @@ def test_an_empty_optional_prompt_still_means_not_set() -> None:
 
 @pytest.mark.parametrize("node", ["get_credits", "list_camera_motions"])
 def test_a_node_without_fields_says_so(node: str) -> None:
-    from dreamnodes.prepare import prepare
+    from dreamnodes.preparation.prepare import prepare
 
     with pytest.raises(DreamError) as caught:
         prepare(node, {"colour": "red"})

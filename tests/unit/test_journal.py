@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from dreamnodes.journal import run_recorded
-from dreamnodes.reservations import Reservations, Unit
-from dreamnodes.run import Runner
-from dreamnodes.store import RunStore, resume_key
+from dreamnodes.execution.runner import Runner
+from dreamnodes.runlog.recorded import run_recorded
+from dreamnodes.runlog.reservations import Reservations, Unit
+from dreamnodes.runlog.store import RunStore, resume_key
 
 BASE = "http://luma.test/dream-machine/v1"
 PARAMS = {"model": "ray-2", "prompt": "A fox in the snow, item 7"}

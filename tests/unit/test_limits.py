@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
+from dreamnodes.api.limits import Limits, Scheduler, Ticket, family_of
 from dreamnodes.errors import DreamError
-from dreamnodes.limits import Limits, Scheduler, Ticket, family_of
 
 WINDOW = 0.2
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from dreamnodes.conditions import compile_when
-from dreamnodes.mapping import RequestPlan
-from dreamnodes.prepare import prepare
+from dreamnodes.catalog.conditions import compile_when
+from dreamnodes.catalog.mapping import RequestPlan
+from dreamnodes.preparation.prepare import prepare
 
 EXTEND = {
     "method": "POST",

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from dreamnodes.options import live_options
-from dreamnodes.run import Runner
+from dreamnodes.execution.live_options import live_options
+from dreamnodes.execution.runner import Runner
 
 BASE = "http://luma.test/dream-machine/v1"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dreamnodes.reservations import Held, Reservations, Unit
-from dreamnodes.store import RunStore
+from dreamnodes.runlog.reservations import Held, Reservations, Unit
+from dreamnodes.runlog.store import RunStore
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from dreamnodes.api.answers import generation, pixazo_status
+from dreamnodes.catalog.pricing import estimate_usd
 from dreamnodes.errors import DreamError
-from dreamnodes.pricing import estimate_usd
-from dreamnodes.results import generation, pixazo_status
 
 
 def test_an_old_answer_with_version_and_no_model_still_names_the_model() -> None:

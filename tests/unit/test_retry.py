@@ -13,8 +13,8 @@ import jsonschema
 import pydantic
 import pytest
 
+from dreamnodes.api.retry import RetryPolicy, retry_after_seconds, retry_delays
 from dreamnodes.errors import DreamError
-from dreamnodes.retry import RetryPolicy, retry_after_seconds, retry_delays
 
 SCHEMA = json.loads(
     (Path(__file__).parents[2] / "schemas" / "retry_policy.json").read_text(encoding="utf-8")

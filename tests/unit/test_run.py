@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from dreamnodes.errors import DreamError
-from dreamnodes.prepare import estimate
-from dreamnodes.run import Runner
+from dreamnodes.execution.runner import Runner
+from dreamnodes.preparation.prepare import estimate
 
 BASE = "http://luma.test/dream-machine/v1"
 

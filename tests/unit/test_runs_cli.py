@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dreamnodes.runs_cli import add_runs_parser, runs_command
-from dreamnodes.store import RunRecord, RunStore
+from dreamnodes.cli.runs import add_runs_parser, runs_command
+from dreamnodes.runlog.store import RunRecord, RunStore
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dreamnodes.errors import Attempt, DreamError
-from dreamnodes.store import (
+from dreamnodes.runlog.store import (
     SCHEMA_VERSION,
     RunStore,
     default_store_path,
@@ -302,7 +302,7 @@ def test_processes_writing_one_file_at_once_lose_nothing(tmp_path: Path) -> None
     path = str(tmp_path / "runs.sqlite3")
     script = (
         "import sys\n"
-        "from dreamnodes.store import RunStore\n"
+        "from dreamnodes.runlog.store import RunStore\n"
         "store = RunStore(sys.argv[1])\n"
         "for i in range(30):\n"
         "    run = store.start(node=sys.argv[2], provider='luma', params={'i': i},"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from dreamnodes.errors import DreamError
-from dreamnodes.templates import has_templates, render
+from dreamnodes.preparation.templates import has_templates, render
 
 CONTEXT: dict[str, Any] = {
     "trigger": {"prompt": "A tiger in snow", "model": "ray-2"},

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from dreamnodes.callbacks.receiver import CallbackReceiver
 from dreamnodes.errors import DreamError
-from dreamnodes.webhook import CallbackReceiver
 
 Scenario = Callable[[CallbackReceiver, httpx.AsyncClient], Awaitable[None]]
 
@@ -292,7 +292,7 @@ def test_stop_sends_waiters_back_to_polling() -> None:
 CLI_SCRIPT = textwrap.dedent(
     """
     import argparse, sys
-    from dreamnodes.webhook_cli import add_webhook_arguments, serve_webhooks
+    from dreamnodes.cli.webhook import add_webhook_arguments, serve_webhooks
     parser = argparse.ArgumentParser()
     add_webhook_arguments(parser)
     sys.exit(serve_webhooks(parser.parse_args(sys.argv[1:])))

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from dreamnodes.webhook import CallbackReceiver, Registration
+from dreamnodes.callbacks.receiver import CallbackReceiver, Registration
 
 TOTAL = 10_000
 TOKENS = 50

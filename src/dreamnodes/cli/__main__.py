@@ -1,0 +1,5 @@
+import sys
+
+from dreamnodes.cli.entry import main
+
+sys.exit(main())

@@ -1,0 +1,462 @@
+"""Running one node: send the prepared request, read the answer, wait, download.
+
+`dreamnodes.preparation.prepare` is the pure half (templates, labels, validation, rules, mapping);
+``Runner`` does the I/O with one client per provider and key, reused across a loop's items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    from dreamnodes.callbacks.receiver import CallbackReceiver, Registration
+
+from dreamnodes.api import answers as results
+from dreamnodes.api.client import ApiClient
+from dreamnodes.api.limits import Limits, Scheduler, Ticket, family_of
+from dreamnodes.api.lost_creates import luma_find_created
+from dreamnodes.api.retry import RetryPolicy
+from dreamnodes.catalog.package import Package, load_package
+from dreamnodes.catalog.requests import ApiRequest, ApiResponse
+from dreamnodes.errors import Attempt, DreamError
+from dreamnodes.execution.tracking import LIST_SIZE, Tracker, states_of
+from dreamnodes.preparation.prepare import WAIT_MODES, Prepared, prepare
+
+# Seconds between polls: quick at first, then every 5 s (video jobs take 30 to 190 s).
+VIDEO_POLLS = (2.0, 2.0, 3.0, 3.0, 5.0)
+IMAGE_POLLS = (1.0, 1.0, 2.0)
+# Waiting for a callback: the first look after a grace fit for the job (never more than half
+# the timeout), then a slow pace until the timeout, with one last look at the deadline.
+CALLBACK_GRACE = {"video": 30.0, "image": 10.0}
+CALLBACK_PACE = {"video": 20.0, "image": 5.0}
+# How often the generations of creates nobody waits for are looked at (the running cap).
+TRACK_EVERY = {"video": 5.0, "image": 2.0}
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Runner:
+    """Runs nodes for one API key against one provider; reuse it across a loop's items."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        provider: str = "luma",
+        base_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | Mapping[str, Any] | None = None,
+        limits: Limits | None = None,
+        poll_scale: float = 1.0,
+        package: Package | None = None,
+        sleep: Sleep = asyncio.sleep,
+        receiver: CallbackReceiver | None = None,
+        allow_private_urls: bool = False,
+    ) -> None:
+        self.package = package or load_package()
+        # Downloads may reach private addresses (besides this provider's own origin).
+        self.allow_private_urls = allow_private_urls
+        if provider not in self.package.manifest["providers"]:
+            raise DreamError(
+                "invalid_input",
+                f"provider: unknown provider {provider!r}; providers: "
+                + ", ".join(self.package.manifest["providers"]),
+                field="provider",
+            )
+        self.provider = provider
+        self.base_url = base_url or self.package.manifest["providers"][provider]["base_url"]
+        self.policy = _policy(retry)
+        self.poll_scale = poll_scale
+        self.sleep = sleep
+        self._api_key = api_key
+        self._transport = transport
+        self._limits = limits
+        self._client: ApiClient | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._receiver = receiver  # a webhook.CallbackReceiver, started on first use
+        self._stop_receiver = False
+        self._receiver_lock = asyncio.Lock()
+        self._tracker: Tracker | None = None
+
+    def __repr__(self) -> str:
+        return f"Runner(provider={self.provider!r}, base_url={self.base_url!r})"
+
+    # -- resources ---------------------------------------------------------------------
+    def _key(self) -> str:
+        credential = self.package.credential(self.provider)
+        key = self._api_key or os.environ.get(credential["env"], "")
+        if not key:
+            raise DreamError(
+                "auth_failed",
+                f"no API key for {self.provider}: set {credential['env']} in the environment",
+            )
+        return key
+
+    @property
+    def client(self) -> ApiClient:
+        if self._client is None:
+            credential = self.package.credential(self.provider)
+            headers = {credential["header"]: credential["prefix"] + self._key()}
+            headers.update(credential.get("extra_headers", {}))
+            self._client = ApiClient(
+                base_url=self.base_url,
+                auth_headers=headers,
+                policy=self.policy,
+                transport=self._transport,
+                find_created=luma_find_created if self.provider == "luma" else None,
+                sleep=self.sleep,
+                on_rate_limited=self._rate_limited,
+            )
+        return self._client
+
+    def _rate_limited(self, request: ApiRequest, retry_after: float | None) -> None:
+        """A create got a 429: the key's scheduler holds that family's next creates."""
+        scheduler = self.scheduler
+        if scheduler is None or not request.billable:
+            return
+        body = request.json if isinstance(request.json, Mapping) else {}
+        model, kind = body.get("model"), body.get("generation_type")
+        family = family_of(
+            model if isinstance(model, str) else None, kind if isinstance(kind, str) else None
+        )
+        scheduler.rate_limited(family, retry_after)
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """A plain client for downloads (asset URLs carry no credentials)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(transport=self._transport, timeout=60.0)
+        return self._http
+
+    @cached_property
+    def scheduler(self) -> Scheduler | None:
+        if self._limits is None:
+            return None
+        return Scheduler.shared(self._key(), self.base_url, self._limits)
+
+    async def callbacks(self) -> CallbackReceiver:
+        """The callback receiver: the one given (already started), or our own on 127.0.0.1."""
+        async with self._receiver_lock:
+            if self._receiver is None:
+                from dreamnodes.callbacks.receiver import CallbackReceiver
+
+                self._receiver = CallbackReceiver()
+                await self._receiver.start()
+                self._stop_receiver = True
+        return self._receiver
+
+    @property
+    def tracker(self) -> Tracker:
+        """Holds running slots of creates nobody waits for until their generations end."""
+        if self._tracker is None:
+            lists = self.provider == "luma"
+            self._tracker = Tracker(
+                self._state_of,
+                self._listed_states if lists else None,
+                TRACK_EVERY["video"] / self.poll_scale,
+                self.sleep,
+            )
+        return self._tracker
+
+    async def _state_of(self, generation_id: str) -> str | None:
+        state = (await self.get(generation_id)).get("state")
+        return state if isinstance(state, str) else None
+
+    async def _listed_states(self) -> dict[str, str]:
+        request = ApiRequest("GET", "/generations", query={"limit": LIST_SIZE, "offset": 0})
+        return states_of((await self.client.send_once(request)).json)
+
+    async def aclose(self) -> None:
+        if self._tracker is not None:
+            await self._tracker.aclose()
+        if self._stop_receiver and self._receiver is not None:
+            await self._receiver.stop()
+        if self._client is not None:
+            await self._client.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Runner:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- running -----------------------------------------------------------------------
+    def prepare(
+        self, node_id: str, params: Mapping[str, Any], context: Mapping[str, Any] | None = None
+    ) -> Prepared:
+        return prepare(node_id, params, context, provider=self.provider, package=self.package)
+
+    async def prepare_for(
+        self,
+        node_id: str,
+        params: Mapping[str, Any],
+        context: Mapping[str, Any] | None = None,
+        *,
+        wait: str | None = None,
+        timeout: float | None = None,
+    ) -> Prepared:
+        """`prepare`, plus a callback URL of our own receiver when waiting for callbacks.
+
+        ``wait`` and ``timeout``, when given, override the node's own Wait and Timeout fields.
+        """
+        if wait is not None and wait not in WAIT_MODES:
+            raise DreamError(
+                "invalid_input",
+                f"wait: {wait!r} is not one of {', '.join(WAIT_MODES)}",
+                field="wait",
+            )
+        prepared = self.prepare(node_id, params, context)
+        prepared = replace(
+            prepared,
+            wait=prepared.wait if wait is None else wait,
+            timeout=prepared.timeout if timeout is None else timeout,
+        )
+        wait = prepared.wait
+        if wait != "callback" or prepared.node.kind != "create" or prepared.provider.plan is None:
+            return prepared
+        if "callback_url" in prepared.params:
+            raise DreamError(
+                "invalid_input",
+                "callback_url: waiting for callbacks uses the run's own callback URL; remove it",
+                field="callback_url",
+            )
+        registration = (await self.callbacks()).register()
+        values = {**prepared.params, "callback_url": registration.url}
+        return replace(
+            prepared,
+            params=values,
+            request=prepared.provider.plan.build(values),
+            callback=registration,
+        )
+
+    async def run(
+        self,
+        node_id: str,
+        params: Mapping[str, Any],
+        context: Mapping[str, Any] | None = None,
+        *,
+        wait: str | None = None,
+        timeout: float | None = None,
+        download_dir: str | None = None,
+    ) -> dict[str, Any]:
+        """Run one node and return its output; raises DreamError.
+
+        ``wait`` ("none", "poll", "callback") and ``timeout`` override the node's own fields.
+        """
+        prepared = await self.prepare_for(node_id, params, context, wait=wait, timeout=timeout)
+        return await self.execute(prepared, download_dir=download_dir)
+
+    async def execute(
+        self,
+        prepared: Prepared,
+        *,
+        wait: str | None = None,
+        timeout: float | None = None,
+        download_dir: str | None = None,
+        on_created: Callable[[str], None] | None = None,
+        existing_id: str | None = None,
+        attempts: list[Attempt] | None = None,
+        on_send: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        """Send a prepared call; `existing_id` resumes a generation created earlier instead.
+
+        ``on_send`` is called just before a create leaves, ``on_created`` with the id its
+        answer names. The attempts of the main request are appended to ``attempts`` when given.
+        The running slot of a create is held until its generation ends, also without waiting.
+        """
+        from dreamnodes.execution import local_nodes as local  # local nodes need no client
+
+        wait = prepared.wait if wait is None else wait
+        timeout = prepared.timeout if timeout is None else timeout
+        node = prepared.node
+        if prepared.request is None:
+            return await local.run_local(self, prepared, download_dir=download_dir)
+        create = node.kind == "create"
+        family = str(node.spec.get("family", "video"))
+        ticket: Ticket | None = None
+        if create and existing_id is None and self.scheduler is not None:
+            ticket = await self.scheduler.acquire(family)
+        try:
+            if existing_id is not None:
+                output = await self.get(existing_id)
+            else:
+                if create and on_send is not None:
+                    on_send()
+                output = await self._send(prepared, attempts)
+                if ticket is not None:
+                    ticket.answered()
+                if create and on_created is not None:
+                    on_created(output["id"])
+            if create and wait != "none":
+                output = await self.wait_for(
+                    output, timeout=timeout, family=family, callback=prepared.callback
+                )
+            elif ticket is not None and output.get("state") not in results.TERMINAL:
+                self.tracker.hold(output["id"], ticket)
+                ticket = None
+        finally:
+            if ticket is not None:
+                ticket.release()
+            if prepared.callback is not None:
+                prepared.callback.close()
+        if download_dir is not None and output.get("state") == "completed":
+            output["files"] = await self._download(output, download_dir)
+        return output
+
+    async def _download(self, output: dict[str, Any], folder: str) -> dict[str, str]:
+        """The assets of a paid generation: a failure names the generation, which stays."""
+        from dreamnodes.downloads.download import download_assets
+
+        try:
+            files = await download_assets(
+                self.http,
+                output,
+                folder,
+                allow_private_urls=self.allow_private_urls,
+                provider_url=self.base_url,
+            )
+        except DreamError as error:
+            error.generation_id = output["id"]
+            error.message = (
+                f"generation {output['id']} completed, but its assets were not saved"
+                f" ({error.message}); get them later with download_asset or get_generation"
+            )
+            raise
+        return files
+
+    async def _send(
+        self, prepared: Prepared, attempts: list[Attempt] | None = None
+    ) -> dict[str, Any]:
+        assert prepared.request is not None
+        paging = prepared.provider.spec.get("paging")
+        if paging and prepared.params.get(paging["when"]):
+            return await self._all_pages(prepared, paging)
+        response = await self.client.send(prepared.request)
+        if attempts is not None:
+            attempts.extend(response.attempts)
+        return results.read(prepared.provider.response, response, prepared.request, prepared.params)
+
+    async def _all_pages(self, prepared: Prepared, paging: Mapping[str, Any]) -> dict[str, Any]:
+        assert prepared.request is not None
+        cap = int(paging["cap"])
+        limit = int(prepared.params.get("limit", 100))
+        offset = int(prepared.params.get("offset", 0))
+        items: list[Any] = []
+        more = True
+        while more and len(items) < cap:
+            query = {"limit": min(limit, cap - len(items)), "offset": offset}
+            page_req = ApiRequest(
+                method=prepared.request.method, path=prepared.request.path, query=query
+            )
+            response: ApiResponse = await self.client.send(page_req)
+            page = results.read(prepared.provider.response, response, page_req, prepared.params)
+            batch = page[paging["items"]]
+            items.extend(batch)
+            offset += len(batch)
+            more = bool(page[paging["has_more"]]) and bool(batch)
+        return {
+            paging["items"]: items,
+            "count": len(items),
+            "has_more": more,
+            "limit": None,
+            "offset": None,
+        }
+
+    async def _look(self, output: dict[str, Any], sent: Any) -> dict[str, Any]:
+        """The generation now; a retryable failure keeps what we knew (the next look retries)."""
+        try:
+            latest = await self.get(output["id"])
+        except DreamError as error:
+            if not error.retryable:
+                raise
+            return output
+        if latest.get("request") is None:
+            latest["request"] = sent
+        return latest
+
+    async def get(self, generation_id: str) -> dict[str, Any]:
+        """The generation now (one Get Generation call, with its own retry budget)."""
+        prepared = self.prepare("get_generation", {"generation_id": generation_id})
+        return await self._send(prepared)
+
+    async def wait_for(
+        self,
+        output: dict[str, Any],
+        *,
+        timeout: float,
+        family: str = "video",
+        callback: Registration | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the generation completes or fails; a failure is `generation_failed`.
+
+        With a `callback` registration, a callback wakes the wait early, but only a Get
+        Generation is believed: a terminal callback the service denies (forged, or for another
+        generation) ends the listening and polling goes on. Without one arriving, the first
+        look comes after a grace fit for the job and then at a slow pace, the last one at the
+        deadline. Pixazo's status has no request echo: the created output's `request` is kept.
+        """
+        sent = output.get("request")
+        polling = tuple(
+            d / self.poll_scale for d in (VIDEO_POLLS if family == "video" else IMAGE_POLLS)
+        )
+        schedule = polling
+        if callback is not None:
+            grace = min(CALLBACK_GRACE.get(family, 30.0) / self.poll_scale, timeout / 2)
+            schedule = (grace, CALLBACK_PACE.get(family, 20.0) / self.poll_scale)
+        deadline = time.monotonic() + timeout
+        polls = 0
+        while output.get("state") not in results.TERMINAL:
+            delay = schedule[min(polls, len(schedule) - 1)]
+            now = time.monotonic()
+            heard = None
+            if callback is not None and not callback.closed and now < deadline:
+                heard = await callback.wait(output["id"], max(0.0, min(delay, deadline - now)))
+            elif now + delay > deadline:
+                raise _still_running(output, timeout)
+            else:
+                await self.sleep(delay)
+            polls += 1
+            output = await self._look(output, sent)
+            if heard is not None and output.get("state") not in results.TERMINAL:
+                callback = None  # the service denies what a callback said: stop listening
+                schedule, polls = polling, 0
+            if output.get("state") not in results.TERMINAL and time.monotonic() >= deadline:
+                raise _still_running(output, timeout)
+        if output["state"] == "failed":
+            reason = output.get("failure_reason") or "no reason given"
+            raise DreamError(
+                "generation_failed",
+                f"generation {output['id']} failed: {reason}",
+                generation_id=output["id"],
+                failure_reason=output.get("failure_reason"),
+            )
+        return output
+
+
+def _still_running(output: Mapping[str, Any], timeout: float) -> DreamError:
+    return DreamError(
+        "wait_timeout",
+        f"generation {output['id']} is still {output.get('state')} after {timeout:g} s;"
+        " get it later with get_generation",
+        generation_id=output["id"],
+        retryable=True,
+    )
+
+
+def _policy(retry: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
+    if retry is None:
+        return RetryPolicy()
+    if isinstance(retry, RetryPolicy):
+        return retry
+    return RetryPolicy(**retry)

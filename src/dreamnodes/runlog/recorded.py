@@ -1,0 +1,297 @@
+"""Runs recorded in the run log, each create done exactly once; loops that resume."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from dreamnodes.api.lost_creates import claiming, luma_find_created
+from dreamnodes.errors import Attempt, DreamError
+from dreamnodes.execution.runner import Runner
+from dreamnodes.preparation.prepare import Prepared, describe_request
+from dreamnodes.runlog.loops import ItemResult, Progress, run_each
+from dreamnodes.runlog.reservations import Reservations, Unit
+from dreamnodes.runlog.store import RunStore, resume_key
+
+if TYPE_CHECKING:
+    import httpx
+
+    from dreamnodes.api.retry import RetryPolicy
+
+
+async def run_recorded(
+    runner: Runner,
+    store: RunStore | None,
+    node_id: str,
+    params: Mapping[str, Any],
+    context: Mapping[str, Any] | None = None,
+    *,
+    wait: str | None = None,
+    timeout: float | None = None,
+    download_dir: str | None = None,
+    index: int | None = None,
+    unit: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run a node, writing params, request, attempts and the outcome to the run log.
+
+    A create is one unit of work, done exactly once (see `dreamnodes.runlog.reservations`):
+    the run's own, a loop item's (``index``: the same item of the same loop, run again, is the same
+    unit), or the ``unit`` key given (`runs retry` continues the unit of the run it retries).
+    ``options`` are recorded beside the run's own (e.g. that it ran against a sandbox).
+    """
+    if store is None:
+        return await runner.run(
+            node_id, params, context, wait=wait, timeout=timeout, download_dir=download_dir
+        )
+    record: dict[str, Any] = {
+        "node": node_id,
+        "provider": runner.provider,
+        "params": dict(params),
+        "context": dict(context) if context else None,
+        "options": {
+            "wait": wait,
+            "timeout": timeout,
+            "download_dir": download_dir,
+            "base_url": runner.base_url,
+            "max_attempts": runner.policy.max_attempts,
+            "time_scale": runner.poll_scale,
+            **(options or {}),
+        },
+    }
+    try:
+        prepared = await runner.prepare_for(node_id, params, context, wait=wait, timeout=timeout)
+    except DreamError as error:
+        run_id = store.start(**record)
+        store.finish(run_id, error=error.to_dict())
+        raise
+    except Exception as exc:  # a bug in preparing must still leave a record and a clear error
+        run_id = store.start(**record)
+        raise _ended(store, run_id, exc) from None
+    billable = prepared.node.kind == "create" and prepared.request is not None
+    key = unit
+    if key is None and index is not None and billable and prepared.request is not None:
+        key = resume_key(
+            node_id, runner.provider, runner.base_url, index, prepared.request.json or {}
+        )
+    run_id = store.start(**record, resume_key=key)
+    store.set_request(run_id, describe_request(prepared, runner.base_url))
+    attempts: list[Attempt] = []
+    try:
+        if billable:
+            output = await _exactly_once(
+                runner, store, key or f"run:{run_id}", run_id, prepared, download_dir, attempts
+            )
+        else:
+            output = await runner.execute(prepared, download_dir=download_dir, attempts=attempts)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        store.add_attempts(run_id, attempts)
+        store.finish(
+            run_id,
+            error={"code": "interrupted", "message": "the run was stopped (Ctrl-C or SIGTERM)"},
+            status="interrupted",
+        )
+        raise
+    except Exception as exc:
+        store.add_attempts(run_id, attempts or getattr(exc, "attempts", []))
+        raise _ended(store, run_id, exc) from None
+    store.add_attempts(run_id, attempts)
+    store.finish(run_id, output=output)
+    return output
+
+
+def _ended(store: RunStore, run_id: str, exc: Exception) -> DreamError:
+    """Record a run's failure; an unexpected exception becomes `internal_error`."""
+    if isinstance(exc, DreamError):
+        error = exc
+    else:
+        error = DreamError(
+            "internal_error",
+            f"internal error ({type(exc).__name__}: {exc}); the run log keeps what was known",
+        )
+    store.finish(run_id, error=error.to_dict())
+    return error
+
+
+async def _exactly_once(
+    runner: Runner,
+    store: RunStore,
+    key: str,
+    run_id: str,
+    prepared: Prepared,
+    download_dir: str | None,
+    attempts: list[Attempt],
+) -> dict[str, Any]:
+    """Reserve the unit, reconcile an unknown outcome, send at most what is owed, record."""
+    book = Reservations(store)
+    unit = await book.reserve(key, run_id, patience=prepared.timeout + 60.0)
+    with book.held(unit):
+        existing = unit.generation_id
+        if existing is None and unit.sent_at is not None:
+            existing = await _reconcile(runner, book, unit, prepared)
+        if existing is not None:
+            store.set_generation(run_id, existing)
+
+        def created(generation_id: str) -> None:
+            if not book.created(unit, generation_id):
+                raise DreamError(
+                    "unknown_outcome",
+                    f"the create was answered with generation {generation_id}, which another"
+                    " item had already claimed as the answer it lost; this item's own may"
+                    " exist too: check with list_generations before retrying",
+                    generation_id=generation_id,
+                )
+            store.set_generation(run_id, generation_id)
+
+        sent = False
+
+        def sending() -> None:
+            nonlocal sent
+            sent = True
+            book.sending(unit)
+
+        try:
+            with claiming(lambda generation_id: book.claim(unit, generation_id)):
+                return await runner.execute(
+                    prepared,
+                    download_dir=download_dir,
+                    existing_id=existing,
+                    on_send=sending,
+                    on_created=created,
+                    attempts=attempts,
+                )
+        except DreamError as error:
+            if sent and error.generation_id is None and error.code in _REFUSED:
+                book.not_accepted(unit)  # the service answered no: nothing is outstanding
+            raise
+
+
+# Final errors of a create that mean the service answered and did not accept it.
+_REFUSED = frozenset(
+    {"invalid_input", "auth_failed", "insufficient_credits", "not_found", "rate_limited"}
+)
+
+
+async def _reconcile(
+    runner: Runner, book: Reservations, unit: Unit, prepared: Prepared
+) -> str | None:
+    """The generation an earlier send of this unit made, or None if the service has none.
+
+    Luma is asked (its list echoes each request); a provider with no lookup cannot be asked,
+    so nothing is sent again: the unit ends in `unknown_outcome` with what is known.
+    """
+    assert unit.sent_at is not None and prepared.request is not None
+    sent = datetime.fromtimestamp(unit.sent_at, UTC).isoformat(timespec="seconds")
+    if runner.provider != "luma":
+        raise DreamError(
+            "unknown_outcome",
+            f"a create for this unit of work was sent at {sent} and its answer was never"
+            f" recorded; {runner.provider} offers no way to look it up, so it was not sent"
+            " again. Check the provider's dashboard or your callback URL for a request made"
+            " then; to pay for a new one, run the node again as a new run",
+            retryable=False,
+        )
+    with claiming(lambda generation_id: book.claim(unit, generation_id)):
+        found = await luma_find_created(runner.client, prepared.request, unit.sent_at)
+    if found is None:
+        return None
+    generation_id = str(found["id"])
+    book.created(unit, generation_id)
+    return generation_id
+
+
+async def run_items(
+    runner: Runner,
+    store: RunStore | None,
+    node_id: str,
+    params: Mapping[str, Any],
+    items: Sequence[Any],
+    context: Mapping[str, Any] | None = None,
+    *,
+    wait: str | None = None,
+    timeout: float | None = None,
+    download_dir: str | None = None,
+    concurrency: int = 16,
+    stop_on_error: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> AsyncIterator[ItemResult]:
+    """Run a node once per item (``{{item...}}``, ``{{index}}`` in params), results in order."""
+    base = dict(context or {})
+
+    async def one(index: int, item: Any) -> dict[str, Any]:
+        return await run_recorded(
+            runner,
+            store,
+            node_id,
+            params,
+            {**base, "item": item, "index": index},
+            wait=wait,
+            timeout=timeout,
+            download_dir=download_dir,
+            index=index,
+            options=options,
+        )
+
+    async for result in run_each(
+        items, one, concurrency=concurrency, stop_on_error=stop_on_error, on_progress=on_progress
+    ):
+        yield result
+
+
+async def run_node(
+    node_id: str,
+    params: Mapping[str, Any],
+    context: Mapping[str, Any] | None = None,
+    *,
+    store: RunStore | str | None = None,
+    api_key: str | None = None,
+    provider: str = "luma",
+    base_url: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy | Mapping[str, Any] | None = None,
+    wait: str | None = None,
+    timeout: float | None = None,
+    download_dir: str | None = None,
+    allow_private_urls: bool = False,
+) -> dict[str, Any]:
+    """Run one node once: the Python API for hosts (see also Runner and run_items for loops).
+
+    With a ``store`` (a RunStore or a path), the run is recorded and its create goes through
+    the durable exactly-once protocol; without, lost answers are still looked for in-process.
+    """
+    log = RunStore(store) if isinstance(store, str) else store
+    try:
+        async with Runner(
+            api_key=api_key,
+            provider=provider,
+            base_url=base_url,
+            transport=transport,
+            retry=retry,
+            allow_private_urls=allow_private_urls,
+        ) as runner:
+            return await run_recorded(
+                runner,
+                log,
+                node_id,
+                params,
+                context,
+                wait=wait,
+                timeout=timeout,
+                download_dir=download_dir,
+            )
+    finally:
+        if isinstance(store, str) and log is not None:
+            log.close()
+
+
+def run_node_sync(
+    node_id: str,
+    params: Mapping[str, Any],
+    context: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """``run_node`` for callers without an event loop."""
+    return asyncio.run(run_node(node_id, params, context, **options))
