@@ -10,15 +10,9 @@ from typing import Any
 
 import pytest
 
+from dreamnodes.cli.progress import ProgressBar, read_items, render
 from dreamnodes.errors import DreamError
-from dreamnodes.runlog.loops import (
-    ItemResult,
-    Progress,
-    ProgressBar,
-    read_items,
-    render,
-    run_each,
-)
+from dreamnodes.runlog.loops import ItemResult, Progress, run_each
 
 
 def collect(*args: Any, **kwargs: Any) -> list[ItemResult]:

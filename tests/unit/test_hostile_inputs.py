@@ -15,7 +15,8 @@ import pytest
 from dreamnodes.cli import main
 from dreamnodes.errors import DreamError
 from dreamnodes.preparation.prepare import estimate, prepare
-from dreamnodes.preparation.templates import MAX_DEPTH, check_usable, render
+from dreamnodes.preparation.templates import render
+from dreamnodes.preparation.usable import MAX_DEPTH, check_usable
 
 
 def nested(levels: int, leaf: Any = "x", key: str | None = "x") -> Any:

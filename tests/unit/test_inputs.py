@@ -11,13 +11,8 @@ import pytest
 from referencing import Registry, Resource
 
 from dreamnodes.errors import DreamError
-from dreamnodes.preparation.inputs import (
-    check_rules,
-    normalise,
-    option_labels,
-    validate,
-    with_defaults,
-)
+from dreamnodes.preparation.inputs import normalise, option_labels, with_defaults
+from dreamnodes.preparation.validation import check_rules, validate
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 LOADED = [json.loads(p.read_text()) for p in sorted(SCHEMAS.glob("*.json"))]

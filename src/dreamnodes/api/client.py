@@ -6,13 +6,15 @@ import asyncio
 import dataclasses
 import json as jsonlib
 import time
-import zlib
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
+from dreamnodes.api.bodies import MAX_ANSWER_BYTES, Unreadable, detail_of, read_capped
 from dreamnodes.api.lost_creates import claim
+from dreamnodes.api.retry import Retryable, deferred
+from dreamnodes.api.wire import has_fast_path, hopeless, not_sent, send_direct, send_public
 from dreamnodes.catalog.requests import ApiRequest, ApiResponse
 from dreamnodes.errors import Attempt, DreamError, ErrorCode
 from dreamnodes.redact import scrub_text
@@ -26,10 +28,6 @@ if TYPE_CHECKING:
 # ApiRequest is imported by everything that maps requests, `dreamnodes nodes` included.
 
 RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-# API answers are small JSON documents: anything larger is refused while it streams in, before
-# or after decoding (the client asks for no compression; a gzip answer is inflated in bounds).
-MAX_ANSWER_BYTES = 16 * 1024 * 1024
-_MIB = 1024 * 1024
 _CODES: dict[int, tuple[ErrorCode, str]] = {
     400: ("invalid_input", "the service refused the request"),
     422: ("invalid_input", "the service refused the request"),
@@ -54,17 +52,6 @@ FindCreated = Callable[["ApiClient", ApiRequest, float], Awaitable[Mapping[str, 
 OnRateLimited = Callable[[ApiRequest, float | None], None]
 
 
-class _Retryable(Exception):
-    """One failed attempt worth another; `error` is what the user sees if it was the last."""
-
-    def __init__(self, error: DreamError, retry_after: float | None, lost: bool) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.retry_after = retry_after  # read by retry_delays
-        self.lost = lost  # the request may have been accepted and its answer lost
-        self.delay = 0.0
-
-
 @dataclass
 class _Send:
     """The state of one send(): its attempts, and whether a lost create must be looked for."""
@@ -73,19 +60,6 @@ class _Send:
     started_at: float  # wall clock, comparable with a Generation's created_at
     attempts: list[Attempt]
     look_first: bool = False
-
-
-def _deferred(policy: RetryPolicy) -> Generator[float, Any, None]:
-    # backoff sleeps with asyncio.sleep; the client sleeps with its own (injectable) sleep, so
-    # backoff gets 0 and the policy's delay rides on the failure to the on_backoff handler.
-    from dreamnodes.api.retry import retry_delays
-
-    delays = retry_delays(policy)
-    delays.send(None)
-    failure = yield  # type: ignore[misc]
-    while True:
-        failure.delay = delays.send(failure)
-        failure = yield 0.0
 
 
 class ApiClient:
@@ -119,7 +93,7 @@ class ApiClient:
         self._find_created = find_created
         self._secrets = _secrets_of(auth_headers)
         self._owns_http = http is None
-        self._fast = self._owns_http and _has_fast_path()
+        self._fast = self._owns_http and has_fast_path()
         self._urls: dict[str, httpx.URL] = {}  # path -> full URL (paths repeat: parse once)
         if http is None:
             self._http = httpx.AsyncClient(
@@ -134,8 +108,8 @@ class ApiClient:
             self._http = http
             self._auth = {**auth_headers, "Accept-Encoding": "identity"}
         self._retrying = backoff.on_exception(
-            _deferred,
-            _Retryable,
+            deferred,
+            Retryable,
             max_tries=policy.max_attempts,
             jitter=None,
             on_backoff=self._pause,
@@ -168,7 +142,7 @@ class ApiClient:
         self.attempts = state.attempts
         try:
             response: ApiResponse = await self._retrying(state)
-        except _Retryable as failure:
+        except Retryable as failure:
             # The last attempt lost a create's answer: look once more before giving up.
             try:
                 found = await self._look_if_lost(state)
@@ -191,13 +165,13 @@ class ApiClient:
         attempts: list[Attempt] = []
         try:
             return await self._exchange(request, attempts)
-        except _Retryable as failure:
+        except Retryable as failure:
             raise self._final(failure.error, attempts) from None
         except DreamError as error:
             raise self._final(error, attempts) from None
 
     async def _pause(self, details: Any) -> None:
-        failure = cast(_Retryable, details["exception"])
+        failure = cast(Retryable, details["exception"])
         await self.sleep(failure.delay)
 
     async def _attempt(self, state: _Send) -> ApiResponse:
@@ -206,7 +180,7 @@ class ApiClient:
             return found
         try:
             return await self._exchange(state.request, state.attempts)
-        except _Retryable as failure:
+        except Retryable as failure:
             if failure.lost and state.request.billable:
                 if self._find_created is None:
                     raise DreamError(
@@ -232,15 +206,15 @@ class ApiClient:
 
         number = len(attempts) + 1
         began = time.perf_counter()
-        unreadable: _Unreadable | None = None
+        unreadable: Unreadable | None = None
         try:
             if self._fast:
-                answer = await self._direct(request)
+                answer = await send_direct(self._http, self._urls, self._timeout, request)
             else:
-                answer = await self._public(request)
+                answer = await send_public(self._http, self._auth, request)
             try:
-                content = await _read_capped(answer, MAX_ANSWER_BYTES)
-            except _Unreadable as problem:
+                content = await read_capped(answer, MAX_ANSWER_BYTES)
+            except Unreadable as problem:
                 content, unreadable = b"", problem
             finally:
                 await answer.aclose()
@@ -248,15 +222,15 @@ class ApiClient:
             seconds = time.perf_counter() - began
             what = self._scrub(f"{type(exc).__name__}: {exc}".rstrip(": "))
             attempts.append(Attempt(number, None, seconds, what))
-            lost = not isinstance(exc, _not_sent())
+            lost = not isinstance(exc, not_sent())
             if isinstance(exc, httpx.TimeoutException):
                 error = DreamError("timeout", f"the request timed out ({what})", retryable=True)
-                raise _Retryable(error, None, lost) from None
+                raise Retryable(error, None, lost) from None
             error = DreamError("network_error", f"the connection failed ({what})", retryable=True)
-            if isinstance(exc, _hopeless()):
+            if isinstance(exc, hopeless()):
                 error.retryable = False
                 raise error from None
-            raise _Retryable(error, None, lost) from None
+            raise Retryable(error, None, lost) from None
         seconds = time.perf_counter() - began
         status = answer.status_code
         body: Any = _BROKEN
@@ -275,20 +249,20 @@ class ApiClient:
                     raise error  # the same request would only fetch the same oversized answer
                 # The answer came but cannot be read: for a create, as good as lost.
                 error.retryable = True
-                raise _Retryable(error, None, True)
+                raise Retryable(error, None, True)
             if body is _BROKEN:
                 attempts.append(Attempt(number, status, seconds, "broken JSON body"))
                 message = f"the service answered {status} with a broken JSON body"
                 # The answer came but is unreadable: for a create, as good as lost.
                 error = DreamError("provider_error", message, status=status, retryable=True)
-                raise _Retryable(error, None, True)
+                raise Retryable(error, None, True)
             attempts.append(Attempt(number, status, seconds))
             return ApiResponse(status=status, json=body, headers=answer.headers)
         if unreadable is not None:
             detail, field = f"an unreadable answer ({unreadable.reason})", None
         else:
             text = content.decode("utf-8", "replace") if body is _BROKEN else ""
-            detail, field = _detail_of(body, text)
+            detail, field = detail_of(body, text)
         detail = self._scrub(detail)
         attempts.append(Attempt(number, status, seconds, f"HTTP {status}: {detail}"[:300]))
         code, label = _CODES.get(status, ("provider_error", "the service failed"))
@@ -300,54 +274,8 @@ class ApiClient:
             retry_after = retry_after_seconds(answer.headers)
             if status == 429 and self.on_rate_limited is not None:
                 self.on_rate_limited(request, retry_after)
-            raise _Retryable(error, retry_after, False)
+            raise Retryable(error, retry_after, False)
         raise error
-
-    async def _public(self, request: ApiRequest) -> httpx.Response:
-        """The request through httpx's public API, its answer left unread (a stream)."""
-        headers = request.headers
-        if self._auth is not None:
-            headers = {**self._auth, **(headers or {})}
-        outgoing = self._http.build_request(
-            request.method,
-            request.path,
-            params=request.query,
-            json=request.json,
-            headers=headers,
-        )
-        return await self._http.send(outgoing, stream=True)
-
-    async def _direct(self, request: ApiRequest) -> httpx.Response:
-        """The request straight to our own client's transport, its answer left unread.
-
-        What `AsyncClient.send` would send (the client's headers, timeout, base URL, proxy
-        routing), without its per-call auth, redirect and cookie machinery, which API calls never
-        use: ~50 us less per call. It leans on two private httpx helpers (`_merge_url`,
-        `_transport_for_url`); where a future httpx lacks them, the public path is taken.
-        """
-        import httpx
-
-        http = self._http
-        url = self._urls.get(request.path)
-        if url is None:
-            url = http._merge_url(request.path)
-            if len(self._urls) < 256:
-                self._urls[request.path] = url
-        headers: Any = http.headers
-        if request.headers:
-            headers = httpx.Headers(headers)
-            headers.update(request.headers)
-        outgoing = httpx.Request(
-            request.method,
-            url,
-            params=request.query,
-            json=request.json,
-            headers=headers,
-            extensions={"timeout": self._timeout},
-        )
-        answer = await http._transport_for_url(url).handle_async_request(outgoing)
-        answer.request = outgoing
-        return answer
 
     def _final(self, error: DreamError, attempts: list[Attempt]) -> DreamError:
         count = len(attempts)
@@ -365,104 +293,6 @@ class ApiClient:
 _BROKEN = object()
 
 
-class _Unreadable(Exception):
-    """An answer whose body cannot be read: larger than the cap, or broken in its encoding."""
-
-    def __init__(self, reason: str, *, too_large: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.too_large = too_large
-
-
-async def _read_capped(answer: httpx.Response, limit: int) -> bytes:
-    """The answer's body, decoded, refused (`_Unreadable`) past `limit` bytes or when broken.
-
-    Raw bytes are counted as they stream in, and again after decoding, so neither a large
-    answer nor a small compressed one that inflates to a large one is held in memory.
-    """
-    import httpx
-
-    declared = answer.headers.get("content-length", "")
-    if declared.strip().isdigit() and int(declared) > limit:
-        raise _Unreadable(_too_large(f"declares {int(declared)} bytes"), too_large=True)
-    try:
-        content = answer.content  # a transport that hands over answers read already (mocks)
-    except httpx.ResponseNotRead:
-        pass
-    else:
-        if len(content) > limit:
-            raise _Unreadable(_too_large(f"has {len(content)} bytes"), too_large=True)
-        return content
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in answer.aiter_raw():
-            size += len(chunk)
-            if size > limit:
-                raise _Unreadable(_too_large(f"is more than {limit} bytes"), too_large=True)
-            chunks.append(chunk)
-    except httpx.DecodingError as exc:  # defensive: raw bytes are not decoded by httpx
-        raise _Unreadable(f"an answer that cannot be decoded ({exc})") from None
-    return _decoded(b"".join(chunks), answer.headers.get("content-encoding", ""), limit)
-
-
-def _too_large(how: str) -> str:
-    return f"an answer too large to read (it {how}; the limit is {MAX_ANSWER_BYTES // _MIB} MiB)"
-
-
-def _decoded(raw: bytes, encoding: str, limit: int) -> bytes:
-    """`raw` with its Content-Encoding layers undone, in bounds (identity, gzip, deflate)."""
-    layers = [layer.strip().lower() for layer in encoding.split(",") if layer.strip()]
-    for layer in reversed(layers):
-        if layer == "identity":
-            continue
-        if layer in ("gzip", "x-gzip"):
-            raw = _inflate(raw, zlib.MAX_WBITS | 16, "gzip", limit)
-        elif layer == "deflate":
-            try:
-                raw = _inflate(raw, zlib.MAX_WBITS, "deflate", limit)
-            except _Unreadable as problem:
-                if problem.too_large:
-                    raise
-                raw = _inflate(raw, -zlib.MAX_WBITS, "deflate", limit)  # raw deflate, no header
-        else:
-            raise _Unreadable(f"an answer in an encoding that was not asked for ({layer!r})")
-    return raw
-
-
-def _inflate(data: bytes, wbits: int, name: str, limit: int) -> bytes:
-    inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise _Unreadable(f"a broken {name} body ({exc})") from None
-    if len(out) > limit:
-        raise _Unreadable(_too_large(f"inflates to more than {limit} bytes"), too_large=True)
-    if not inflater.eof:
-        raise _Unreadable(f"a truncated {name} body")
-    return out
-
-
-def _has_fast_path() -> bool:
-    import httpx
-
-    return all(hasattr(httpx.AsyncClient, name) for name in ("_merge_url", "_transport_for_url"))
-
-
-def _not_sent() -> tuple[type[Exception], ...]:
-    """Failures before the request left this machine: the service cannot have accepted it."""
-    import httpx
-
-    return (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
-
-
-def _hopeless() -> tuple[type[Exception], ...]:
-    """Failures that no retry can mend (a bad URL, a request h11 refuses to write)."""
-    import httpx
-
-    return (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
-
-
 def _secrets_of(auth_headers: Mapping[str, str]) -> tuple[str, ...]:
     # The whole header value and its token part ("Bearer <key>"), longest first.
     found: set[str] = set()
@@ -471,22 +301,3 @@ def _secrets_of(auth_headers: Mapping[str, str]) -> tuple[str, ...]:
             if len(part) >= 6:
                 found.add(part)
     return tuple(sorted(found, key=len, reverse=True))
-
-
-def _detail_of(body: Any, text: str) -> tuple[str, str | None]:
-    """The provider's words: Luma's `{"detail"}` (text or a list), Pixazo's error and message."""
-    if isinstance(body, Mapping):
-        detail = body.get("detail")
-        if isinstance(detail, str):
-            return detail, None
-        if isinstance(detail, list) and detail and isinstance(detail[0], Mapping):
-            first = detail[0]
-            loc = [str(p) for p in first.get("loc", []) if p != "body"]
-            field = ".".join(loc) or None
-            return "; ".join(str(d.get("msg", d)) for d in detail if isinstance(d, Mapping)), field
-        parts = [str(body[k]) for k in ("error", "message") if body.get(k)]
-        if parts:
-            return ": ".join(parts), None
-        if body:
-            return jsonlib.dumps(body)[:200], None
-    return (text.strip()[:200] or "no details given"), None

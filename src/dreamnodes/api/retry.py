@@ -116,3 +116,25 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     if when.tzinfo is None:
         return None
     return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+class Retryable(Exception):
+    """One failed attempt worth another; `error` is what the user sees if it was the last."""
+
+    def __init__(self, error: DreamError, retry_after: float | None, lost: bool) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.retry_after = retry_after  # read by retry_delays
+        self.lost = lost  # the request may have been accepted and its answer lost
+        self.delay = 0.0
+
+
+def deferred(policy: RetryPolicy) -> Generator[float, Any, None]:
+    # backoff sleeps with asyncio.sleep; the client sleeps with its own (injectable) sleep, so
+    # backoff gets 0 and the policy's delay rides on the failure to the on_backoff handler.
+    delays = retry_delays(policy)
+    delays.send(None)
+    failure = yield  # type: ignore[misc]
+    while True:
+        failure.delay = delays.send(failure)
+        failure = yield 0.0

@@ -227,7 +227,7 @@ async def run(args: argparse.Namespace) -> int:
     policy = _policy(args.max_attempts, args.time_scale)
     if args.dry_run:
         if args.each:
-            from dreamnodes.runlog.loops import read_items
+            from dreamnodes.cli.progress import read_items
 
             for index, item in enumerate(read_items(args.each)):
                 emit(
@@ -284,7 +284,7 @@ async def _run_each(
     run_items: Any,
     recorded: dict[str, Any],
 ) -> int:
-    from dreamnodes.runlog.loops import ProgressBar, read_items
+    from dreamnodes.cli.progress import ProgressBar, read_items
 
     load_package().node(args.node)  # an unknown node fails once, not once per item
     items = read_items(args.each)

@@ -13,7 +13,7 @@ from dreamnodes.catalog.package import Node, Package, Provider, load_package
 from dreamnodes.catalog.pricing import estimate_usd
 from dreamnodes.catalog.requests import ApiRequest
 from dreamnodes.errors import DreamError
-from dreamnodes.preparation import inputs, templates
+from dreamnodes.preparation import inputs, templates, usable, validation
 
 if TYPE_CHECKING:
     from dreamnodes.callbacks.receiver import Registration
@@ -50,16 +50,16 @@ def prepare(
         raise DreamError("invalid_input", "params: expected a JSON object", field="params")
     # Text that is not Unicode or absurd nesting would break a later stage (the request, the
     # run log, the JSON printed): refused here, by name, before anything else looks at it.
-    templates.check_usable(params, "params")
+    usable.check_usable(params, "params")
     if context:
-        templates.check_usable(context, "context")
+        usable.check_usable(context, "context")
     rendered = templates.render(dict(params), context or {})
     values = inputs.normalise(rendered, node.input_schema, pkg.registry)
     try:
         node.fast_validator(values)
     except Exception:  # the fast path only says no; jsonschema says why
-        inputs.validate(values, node.input_schema, pkg.registry)
-    inputs.check_rules(values, node.rules)
+        validation.validate(values, node.input_schema, pkg.registry)
+    validation.check_rules(values, node.rules)
     if node.kind in ("local", "trigger"):
         return Prepared(node, Provider(provider, {}, None), values, None)
     run_wait, run_timeout = "none", DEFAULT_TIMEOUT
@@ -67,7 +67,7 @@ def prepare(
         run_wait = str(values.pop("wait", run_wait))
         run_timeout = float(values.pop("timeout", run_timeout))
     chosen = node.provider(provider)
-    inputs.check_rules(values, chosen.spec.get("rules", ()))
+    validation.check_rules(values, chosen.spec.get("rules", ()))
     for name in values:
         if name not in chosen.accepts:
             raise DreamError(

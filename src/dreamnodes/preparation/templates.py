@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dreamnodes.errors import DreamError
+from dreamnodes.preparation.usable import NOT_UNICODE, field_name, surrogate, unusable
 
-__all__ = ["MAX_DEPTH", "check_usable", "has_templates", "render"]
+__all__ = ["has_templates", "render"]
 
 _OPEN = "{{"
 _CLOSE = "}}"
@@ -28,9 +29,6 @@ _SQ_KEY = re.compile(r"\[\s*'([^'\\]*)'\s*\]")
 _FILTER = re.compile(r"\|\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
 _MISSING = object()
 _MAX_KEYS_SHOWN = 20
-# Deeper values are refused: no workflow needs them, and every later stage (copies, checks,
-# the run log) would have to walk them. Far below Python's recursion limit.
-MAX_DEPTH = 100
 
 
 class _SyntaxProblem(Exception):
@@ -51,108 +49,6 @@ class _Parsed:
     # or text parts and lookups to join into a string.
     single: _Lookup | None
     parts: tuple[str | _Lookup, ...]
-
-
-def check_usable(value: Any, name: str) -> None:
-    """Refuse what no later stage can carry: text that is not valid Unicode, absurd nesting.
-
-    `name` is "params" (a problem is named by its field, e.g. ``prompt`` or ``concepts[0]``)
-    or "context" (the field is ``context``, the message says where in it). Raises
-    DreamError("invalid_input"). Walks without recursion, so any depth is safe to check.
-    """
-    if _fine(value, 0):
-        return
-    found = _unusable(value)
-    if found is None:  # pragma: no cover - _fine and _unusable agree
-        return
-    path, problem = found
-    where = _escaped(_field_name(path) or name)
-    if name == "params" and path:
-        raise DreamError("invalid_input", f"{where}: {problem}", field=where)
-    inside = f"{where}: " if path else ""
-    raise DreamError("invalid_input", f"{name}: {inside}{problem}", field=name)
-
-
-def _fine(value: Any, depth: int) -> bool:
-    """The fast check (every node call makes it): True if nothing in `value` is unusable.
-
-    Recursive, but never deeper than MAX_DEPTH; `_unusable` then finds where the problem is.
-    """
-    kind = value.__class__
-    if kind is str:
-        return bool(value.isascii()) or _surrogate(value) is None
-    if kind in _PLAIN:
-        return True
-    if kind is dict or isinstance(value, Mapping):
-        if depth >= MAX_DEPTH:
-            return False
-        for key, item in value.items():
-            if key.__class__ is str and not key.isascii() and _surrogate(key) is not None:
-                return False
-            if item.__class__ is str:
-                if not item.isascii() and _surrogate(item) is not None:
-                    return False
-            elif item.__class__ not in _PLAIN and not _fine(item, depth + 1):
-                return False
-        return True
-    if kind is list or isinstance(value, list | tuple):
-        if depth >= MAX_DEPTH:
-            return False
-        for item in value:
-            if item.__class__ is str:
-                if not item.isascii() and _surrogate(item) is not None:
-                    return False
-            elif item.__class__ not in _PLAIN and not _fine(item, depth + 1):
-                return False
-        return True
-    if isinstance(value, str):  # a subclass of str
-        return value.isascii() or _surrogate(value) is None
-    return True
-
-
-_PLAIN = frozenset({int, float, bool, type(None)})
-
-
-def _unusable(value: Any) -> tuple[tuple[str | int, ...], str] | None:
-    """Where the first lone surrogate or too-deep part is, and what it is (None: all fine)."""
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
-    while stack:
-        item, path = stack.pop()
-        if isinstance(item, str):
-            bad = _surrogate(item)
-            if bad is not None:
-                return path, _NOT_UNICODE.format(bad)
-        elif isinstance(item, Mapping | list | tuple):
-            if len(path) >= MAX_DEPTH:  # named by where the deep part starts
-                return path[:1], f"is nested more than {MAX_DEPTH} levels deep"
-            if isinstance(item, Mapping):
-                for key, sub in item.items():
-                    bad = _surrogate(key) if isinstance(key, str) else None
-                    if bad is not None:
-                        return path, f"a key {_NOT_UNICODE.format(bad)}"
-                    stack.append((sub, (*path, key if isinstance(key, str) else str(key))))
-            else:
-                stack.extend((sub, (*path, index)) for index, sub in enumerate(item))
-    return None
-
-
-_NOT_UNICODE = "contains {} (half of a UTF-16 pair on its own), which is not valid Unicode text"
-
-
-def _surrogate(text: str) -> str | None:
-    """The first lone surrogate in `text`, escaped for showing ("\\ud800"), or None."""
-    if text.isascii():
-        return None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as problem:
-        return _escaped(text[problem.start])
-    return None
-
-
-def _escaped(text: str) -> str:
-    """`text` safe to print: lone surrogates written as escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def has_templates(value: Any) -> bool:
@@ -190,7 +86,7 @@ def _render_string(text: str, context: Mapping[str, Any], field: tuple[str | int
     try:
         parsed = _parse(text)
     except _SyntaxProblem as problem:
-        name = _field_name(field)
+        name = field_name(field)
         raise DreamError("template_error", f"{name}: {problem}", field=name) from None
     if parsed.single is not None:
         value = _resolve(parsed.single, context, field)
@@ -209,16 +105,6 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def _field_name(field: tuple[str | int, ...]) -> str | None:
-    name = ""
-    for part in field:
-        if isinstance(part, int):
-            name += f"[{part}]"
-        else:
-            name += f".{part}" if name else str(part)
-    return name or None
 
 
 def _path_name(path: tuple[str | int, ...]) -> str:
@@ -241,7 +127,7 @@ def _resolve(lookup: _Lookup, context: Mapping[str, Any], field: tuple[str | int
             if lookup.has_default:
                 return lookup.default
             where = _path_name(lookup.path[:depth]) or "the context"
-            name = _field_name(field)
+            name = field_name(field)
             raise DreamError(
                 "template_error",
                 f"{name}: {lookup.source}: {_describe_missing(current, step, where)}",
@@ -367,8 +253,8 @@ def _parse_expression(expr: str, source: str) -> _Lookup:
             path.append(int(match.group(1)))
         elif match := _DQ_KEY.match(body, pos):
             key = json.loads(match.group(1))
-            if _surrogate(key) is not None:
-                raise _SyntaxProblem(f"{source}: the key {_NOT_UNICODE.format(_surrogate(key))}")
+            if surrogate(key) is not None:
+                raise _SyntaxProblem(f"{source}: the key {NOT_UNICODE.format(surrogate(key))}")
             path.append(key)
         elif match := _SQ_KEY.match(body, pos):
             path.append(match.group(1))
@@ -407,7 +293,7 @@ def _parse_filter(rest: str, source: str, path: tuple[str | int, ...]) -> _Looku
             f"{source}: the default {shown!r} is not a JSON value;"
             ' use "text", a number, true, false, null, [...] or {...}'
         ) from None
-    found = _unusable(default)
+    found = unusable(default)
     if found is not None:
         raise _SyntaxProblem(f"{source}: the default {found[1]}")
     return _Lookup(source, path, has_default=True, default=default)

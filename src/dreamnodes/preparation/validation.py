@@ -1,0 +1,175 @@
+"""Checking a node's input: JSON Schema (draft 2020-12) explained in the user's words, then
+the node's cross-field rules. Nothing is sent when either fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry
+
+from dreamnodes.catalog.conditions import compile_when
+from dreamnodes.errors import DreamError
+from dreamnodes.preparation.schema_view import Field, compiled
+
+__all__ = ["check_rules", "validate"]
+
+_TYPE_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "an object",
+    "null": "null",
+}
+
+
+def validate(params: Mapping[str, Any], schema: Mapping[str, Any], registry: Registry[Any]) -> None:
+    """Check params against the schema; raise DreamError("invalid_input") explaining one problem."""
+    made = compiled(schema, registry)
+    errors = made.validator.iter_errors(params)
+    first = next(errors, None)
+    if first is None:
+        return
+    error = best_match([first, *errors])
+    path = list(error.absolute_path)
+    name, message = _explain(error, path, made.root)
+    raise DreamError("invalid_input", f"{name}: {message}", field=name)
+
+
+def _explain(error: ValidationError, path: list[str | int], root: Field) -> tuple[str, str]:
+    keyword = str(error.validator)
+    value = error.instance
+    spec = root.at(path)
+    here = _dotted(path) or "input"
+    if keyword == "required" and isinstance(value, Mapping):
+        missing = [n for n in cast(list[str], error.validator_value) if n not in value]
+        return _dotted([*path, missing[0]]), "is required"
+    if keyword in ("additionalProperties", "unevaluatedProperties") and isinstance(value, Mapping):
+        known = list((spec.properties if spec else None) or {})
+        extra = [k for k in value if k not in known] or list(value)
+        owner = "this node" if not path else here
+        takes = f"takes: {', '.join(known)}" if known else "takes no fields"
+        return _dotted([*path, str(extra[0])]), f"unknown field; {owner} {takes}"
+    if spec is not None and spec.options and not spec.allows(value):
+        kinds = {_json_type(const) for const, _ in spec.options}
+        if _json_type(value) not in kinds:
+            return here, _expected(value, sorted(kinds))
+        return here, f"{_show(value)} is not allowed; choose one of {_choices(spec)}"
+    if spec is not None and spec.uri and keyword in ("format", "pattern"):
+        return here, f"{_show(value)} is not a public http(s) URL"
+    if keyword in ("minLength", "pattern") and isinstance(value, str) and not value.strip():
+        return here, "is empty" if not value else "is blank (only spaces or line breaks)"
+    explain = _EXPLAIN.get(keyword)
+    if explain is not None:
+        return here, explain(value, error.validator_value)
+    return here, error.message
+
+
+def _choices(spec: Field) -> str:
+    shown = []
+    for const, title in spec.options:
+        text = const if isinstance(const, str) else json.dumps(const)
+        shown.append(title if text.casefold() in title.casefold() else f"{title} = {text}")
+    return ", ".join(shown)
+
+
+def _expected(value: Any, types: Any) -> str:
+    wanted = [types] if isinstance(types, str) else list(types)
+    return f"expected {' or '.join(_TYPE_WORDS.get(t, t) for t in wanted)}, got {_got(value)}"
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "null" if value is None else "array" if isinstance(value, list) else "object"
+
+
+def _got(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, str):
+        return f"the text {_show(value)}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        text = json.dumps(value if len(value) <= 60 else value[:57] + "...", ensure_ascii=False)
+        return text
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return json.dumps(value)
+
+
+def _unlike(value: Any, pattern: str) -> str:
+    # `$(?!\n)` is `$` that also refuses a trailing line break (Python's `$` allows one).
+    shown = pattern.replace("$(?!\\n)", "$")
+    why = " (it contains a line break)" if isinstance(value, str) and "\n" in value else ""
+    return f"{_show(value)} does not have the expected form ({shown}){why}"
+
+
+def _length(value: Any) -> int:
+    return len(value) if isinstance(value, str | list) else 0
+
+
+_EXPLAIN: dict[str, Callable[[Any, Any], str]] = {
+    "type": _expected,
+    "maximum": lambda v, limit: f"{_show(v)} is above the maximum {limit}",
+    "minimum": lambda v, limit: f"{_show(v)} is below the minimum {limit}",
+    "exclusiveMaximum": lambda v, limit: f"{_show(v)} must be below {limit}",
+    "exclusiveMinimum": lambda v, limit: f"{_show(v)} must be above {limit}",
+    "minLength": lambda v, n: f"too short ({_length(v)} characters, minimum {n})",
+    "maxLength": lambda v, n: f"too long ({_length(v)} characters, maximum {n})",
+    "minItems": lambda v, n: f"too few items ({_length(v)}, minimum {n})",
+    "maxItems": lambda v, n: f"too many items ({_length(v)}, maximum {n})",
+    "uniqueItems": lambda v, _: "each item may appear only once",
+    "pattern": lambda v, p: _unlike(v, p),
+    "format": lambda v, f: f"{_show(v)} is not a valid {f}",
+    "const": lambda v, c: f"{_show(v)} is not allowed; it must be {_show(c)}",
+    "enum": lambda v, e: f"{_show(v)} is not allowed; choose one of {', '.join(map(_show, e))}",
+}
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    name = ""
+    for step in path:
+        if isinstance(step, int):
+            name += f"[{step}]"
+        else:
+            name += f".{step}" if name else step
+    return name
+
+
+# ---------------------------------------------------------------- cross-field rules
+
+
+def check_rules(params: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) -> None:
+    """Raise DreamError("invalid_input") for the first rule whose `when` holds for params.
+
+    Rules are data (see `dreamnodes.catalog.conditions`); each is compiled once and cached.
+    """
+    for rule in rules:
+        if _condition(json.dumps(rule["when"], sort_keys=True))(params):
+            name = str(rule["field"])
+            raise DreamError("invalid_input", f"{name}: {rule['message']}", field=name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _condition(when: str) -> Callable[[Mapping[str, Any]], bool]:
+    return compile_when(json.loads(when))
