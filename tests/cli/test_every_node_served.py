@@ -38,7 +38,8 @@ def served() -> Iterator[tuple[str, str]]:
         text=True,
     )
     assert proc.stdout is not None
-    luma, pixazo = proc.stdout.readline().strip(), proc.stdout.readline().strip()
+    luma = proc.stdout.readline().strip().removeprefix("luma: ")
+    pixazo = proc.stdout.readline().strip().removeprefix("pixazo: ")
     yield luma, pixazo
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 0

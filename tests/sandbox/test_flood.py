@@ -41,8 +41,8 @@ def test_a_crowd_of_idle_or_dripping_sockets_cannot_keep_a_get_out(
     proc = serve_command(*argv, hard_fds=hard_fds)
     stderr = Stderr(proc)
     try:
-        luma_url = read_line(proc.stdout)
-        parts = urlsplit(read_line(proc.stdout))
+        luma_url = read_line(proc.stdout).removeprefix("luma: ")
+        parts = urlsplit(read_line(proc.stdout).removeprefix("pixazo: "))
         assert parts.hostname is not None and parts.port is not None
         created = httpx.post(
             luma_url + "/generations", json={"prompt": "a crowd", "model": "ray-2"}, headers=AUTH

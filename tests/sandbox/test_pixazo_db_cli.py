@@ -108,7 +108,7 @@ def test_db_keeps_generations_and_credits_across_restarts(
     assert video.status_code == 200 and video.content[4:8] == b"ftyp"  # re-rendered on demand
 
 
-def test_serve_prints_both_urls_and_exits_cleanly_on_sigterm() -> None:
+def test_serve_prints_three_labelled_urls_and_exits_cleanly_on_sigterm() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "dreamnodes.sandbox", "serve", "--port", "0", "--no-render"],
@@ -119,10 +119,13 @@ def test_serve_prints_both_urls_and_exits_cleanly_on_sigterm() -> None:
     )
     try:
         assert proc.stdout is not None
-        luma_url = proc.stdout.readline().strip()
-        pixazo_url = proc.stdout.readline().strip()
+        lines = [proc.stdout.readline().strip() for _ in range(3)]
+        labels = [line.split(": ", 1)[0] for line in lines]
+        assert labels == ["luma", "pixazo", "luma_agents"], lines
+        luma_url, pixazo_url, agents_url = (line.split(": ", 1)[1] for line in lines)
         assert luma_url.startswith("http://127.0.0.1:") and luma_url.endswith("/dream-machine/v1")
         assert luma_url == pixazo_url + "/dream-machine/v1"
+        assert agents_url == pixazo_url + "/agents/v1"
         ping = httpx.get(luma_url + "/ping", headers={"Authorization": "Bearer k"})
         assert ping.json() == {"message": "pong"}
         proc.send_signal(signal.SIGTERM)

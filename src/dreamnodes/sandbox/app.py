@@ -1,5 +1,6 @@
-"""The sandbox server: a Starlette app that routes to Luma, Pixazo or the assets, applying auth,
-faults and the request log; `Sandbox` serves it on a background thread (dreamnodes.serving)."""
+"""The sandbox server: a Starlette app that routes to Luma, the Luma Agents API, Pixazo or the
+assets, applying auth, faults and the request log; `Sandbox` serves it on a background thread
+(dreamnodes.serving)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dreamnodes.sandbox import luma, pixazo
+from dreamnodes.sandbox import agents, luma, pixazo
 from dreamnodes.sandbox.config import SandboxConfig
 from dreamnodes.sandbox.engine import ASSET_PREFIX, Engine
 from dreamnodes.sandbox.errors import ApiError
@@ -56,12 +57,16 @@ class SandboxApp:
         self.engine = Engine(cfg, self.store, limits)
         self.luma = luma.LumaRoutes(self.engine, cfg.api_key)
         self.pixazo = pixazo.PixazoRoutes(self.engine, cfg.api_key)
+        self.agents = agents.AgentsApi(cfg)
         self.faults = Faults(cfg)
         self.log: list[LogEntry] = []
         self.asgi = Starlette(
             routes=[
                 Route(ASSET_PREFIX + "{name:path}", self._asset, methods=_METHODS),
                 Route(luma.PREFIX + "{sub:path}", self._luma, methods=_METHODS),
+                Route(agents.PREFIX + "{sub:path}", self._agents, methods=_METHODS),
+                Route(agents.UPLOAD_PREFIX + "{file_id}", self._agents_upload, methods=_METHODS),
+                Route(agents.OUTPUT_PREFIX + "{name:path}", self._agents_output, methods=_METHODS),
                 Route(pixazo.CREATE_PATH, self._pixazo, methods=_METHODS),
                 Route(pixazo.STATUS_PREFIX + "{rid:path}", self._pixazo, methods=_METHODS),
             ],
@@ -71,10 +76,12 @@ class SandboxApp:
 
     async def started(self, base_url: str) -> None:
         self.engine.base_url = base_url
+        self.agents.started(base_url)
         self.engine.resume()
 
     async def stopped(self) -> None:
         await self.engine.close()
+        await self.agents.close()
         self.store.close()
 
     def _logged(self, req: Request, response: Response) -> Response:
@@ -101,6 +108,28 @@ class SandboxApp:
 
         creates = luma.is_create(req.method, sub)
         return self._logged(req, await self._api(req, "luma", route, creates, sub != "/ping"))
+
+    async def _agents(self, req: Request) -> Response:
+        sub: str = req.path_params["sub"]
+        if sub and not sub.startswith("/"):
+            return self._logged(req, detail(404, "Not Found"))
+
+        async def route(req: Request, body: bytes) -> Response:
+            return await self.agents.handle(req, sub, body)
+
+        creates = req.method == "POST" and sub == "/generations"
+        response = await self._api(req, "luma_agents", route, creates)
+        return self._logged(req, self.agents.stamp(req, response))
+
+    async def _agents_upload(self, req: Request) -> Response:
+        upload = req.path_params["file_id"]
+        return self._logged(req, await self.agents.upload(req, upload, LIMITS.max_body_bytes))
+
+    async def _agents_output(self, req: Request) -> Response:
+        found = self.agents.output(req, req.path_params["name"])
+        if not isinstance(found, Response):
+            found = self._bytes_answer(req, found.data, found.content_type)
+        return self._logged(req, found)
 
     async def _pixazo(self, req: Request) -> Response:
         creates = req.method == "POST" and req.scope["path"] == pixazo.CREATE_PATH
@@ -141,6 +170,8 @@ class SandboxApp:
                 return json_answer(
                     429, {"error": "Too Many Requests", "message": "Rate limit exceeded"}, headers
                 )
+            if provider == "luma_agents":  # the anti-abuse ceiling: only Retry-After
+                return detail(429, "Too Many Requests", {"retry-after": headers["retry-after"]})
             return detail(429, "Too many requests, please slow down", headers)
         if fault in ("500", "503"):
             text = "Internal Server Error" if fault == "500" else "Service Unavailable"
@@ -158,7 +189,10 @@ class SandboxApp:
         found = await self.engine.asset(name)
         if found is None:
             return detail(404, "Not Found")
-        data, content_type = found
+        return self._bytes_answer(req, *found)
+
+    @staticmethod
+    def _bytes_answer(req: Request, data: bytes, content_type: str) -> Response:
         headers = {"content-type": content_type, "accept-ranges": "bytes"}
         match = _RANGE.match(req.headers.get("range", ""))
         if match and (match.group(1) or match.group(2)):
@@ -191,6 +225,10 @@ class Sandbox:
     @property
     def pixazo_url(self) -> str:
         return self.base_url
+
+    @property
+    def luma_agents_url(self) -> str:
+        return self.base_url + agents.PREFIX
 
     def start(self) -> Sandbox:
         if self._server is not None:
@@ -239,6 +277,11 @@ class Sandbox:
                 for r in app.store.all("pixazo")
             ]
         )
+        return result
+
+    def agents_generations(self) -> list[dict[str, Any]]:
+        """Every Agents API generation (with `request`, the normalised create), oldest first."""
+        result: list[dict[str, Any]] = self._snapshot(lambda app: app.agents.jobs.snapshot())
         return result
 
     def request_log(self) -> list[LogEntry]:

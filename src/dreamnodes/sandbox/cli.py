@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 
-from dreamnodes.sandbox import luma
+from dreamnodes.sandbox import agents, luma
 from dreamnodes.sandbox.app import LIMITS, SERVER_NAME, SandboxApp
 from dreamnodes.sandbox.config import SandboxConfig
 from dreamnodes.serving import Server, raise_fd_limit
@@ -39,6 +39,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add("--no-render", action="store_true", help="serve placeholder assets")
     add("--db", default=None, metavar="FILE", help="keep generations in SQLite")
     add("--credits", type=float, default=d.credits_cents, help="starting balance, US cents")
+    add("--agents-per-minute", type=int, default=d.agents_per_minute, help="Agents API RPM")
+    add("--agents-concurrent", type=int, default=d.agents_concurrent, help="Agents API jobs")
+    add("--agents-balance", type=float, default=d.agents_balance_usd, help="Agents API, USD")
+    add("--agents-url-ttl", type=float, default=d.agents_url_ttl, help="output URLs, seconds")
+    add("--agents-no-hdr", action="store_true", help="Agents API: refuse HDR (no access)")
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
@@ -66,6 +71,11 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         render=not args.no_render,
         db=args.db,
         credits_cents=args.credits,
+        agents_per_minute=args.agents_per_minute,
+        agents_concurrent=args.agents_concurrent,
+        agents_balance_usd=args.agents_balance,
+        agents_url_ttl=args.agents_url_ttl,
+        agents_hdr_access=not args.agents_no_hdr,
         **rates,
     )
 
@@ -76,8 +86,9 @@ async def _serve(cfg: SandboxConfig) -> None:
     await server.start(cfg.host, cfg.port)
     base = server.base_url
     await app.started(base)
-    print(base + luma.PREFIX)
-    print(base, flush=True)
+    print(f"luma: {base}{luma.PREFIX}")
+    print(f"pixazo: {base}")
+    print(f"luma_agents: {base}{agents.PREFIX}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -34,6 +34,12 @@ class SandboxConfig:
     credits_cents: float = 100000.0
     render: bool = True
     fetch_timeout: float = 5.0  # keyframe/media downloads (not scaled)
+    # The Luma Agents API face (documented defaults: 30 creates a minute, 10 unfinished jobs)
+    agents_per_minute: int = 30
+    agents_concurrent: int = 10
+    agents_url_ttl: float = 3600.0  # presigned output URLs, service seconds
+    agents_balance_usd: float = 1000.0
+    agents_hdr_access: bool = True
 
     def scaled(self, seconds: float) -> float:
         """A service duration in wall-clock seconds."""
