@@ -12,12 +12,14 @@ from typing import Any
 
 import httpx
 import luma_agents
+import numpy as np
 import pytest
 from luma_agents import Luma
 from luma_agents.types import Generation
 from PIL import Image
 
 from dreamnodes.sandbox import Sandbox
+from dreamnodes.sandbox.media.codec import encode_mp4
 
 MakeSandbox = Any
 
@@ -221,6 +223,7 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ),
 ]
 RAY = {"prompt": "a", "model": "ray-3.2", "type": "video"}
+RAY_ONLY: dict[str, Any] = {"model": "ray-3.2", "type": "video"}
 FRAME = {"url": "https://example.com/frame.png"}
 INVALID_VIDEO: list[tuple[dict[str, Any], str]] = [
     ({"loop": True, "duration": "10s"}, "video.loop: not supported with duration 10s"),
@@ -373,3 +376,53 @@ def test_a_create_beyond_the_balance_is_402_and_failed_jobs_are_refunded(
         client.generations.create(prompt="a third image")
     assert caught.value.status_code == 402
     assert caught.value.body == {"detail": "Insufficient balance"}
+
+
+def test_a_url_reference_to_an_own_output_is_fetched(client: Luma) -> None:
+    image = finish(client, client.generations.create(prompt="a pear", output_format="png").id)
+    assert image.output is not None
+    edit = client.generations.create(
+        prompt="a ripe pear", type="image_edit", source={"url": image.output[0].url}
+    )
+    assert finish(client, edit.id).state == "completed"
+    chained = client.generations.create(
+        prompt="a riper pear", type="image_edit", source={"generation_id": edit.id}
+    )
+    assert finish(client, chained.id).state == "completed"
+    video = finish(client, client.generations.create(prompt="a", **RAY_ONLY).id)
+    with pytest.raises(luma_agents.BadRequestError, match="an image generation is required"):
+        client.generations.create(prompt="b", type="image_edit", source={"generation_id": video.id})
+
+
+def test_a_video_edit_source_over_18_seconds_is_refused(client: Luma) -> None:
+    black = np.zeros((16, 16, 3), np.uint8)
+    clip = encode_mp4((black for _ in range(38)), 16, 16, 2)  # 19 s at 2 fps
+    source = {"data": base64.b64encode(clip).decode(), "media_type": "video/mp4"}
+    with pytest.raises(luma_agents.BadRequestError, match="18 seconds or shorter"):
+        client.generations.create(prompt="a", model="ray-3.2", type="video_edit", source=source)
+
+
+def test_faults_keep_the_headers_and_a_lost_create_still_runs(make_sandbox: MakeSandbox) -> None:
+    sandbox = make_sandbox(render=False, fault_rate_truncated=1.0)
+    auth = {"Authorization": "Bearer luma-api-k"}
+    with httpx.stream("GET", sandbox.luma_agents_url + "/files", headers=auth) as answer:
+        assert answer.status_code == 200 and answer.headers["x-api-version"] == "2026-04-01"
+        with pytest.raises(httpx.RemoteProtocolError):
+            answer.read()  # half a body, then the connection closes
+    lost = make_sandbox(render=False, fault_rate_drop_after=1.0)
+    client = Luma(auth_token="luma-api-k", base_url=lost.luma_agents_url, max_retries=0)
+    with pytest.raises(luma_agents.APIConnectionError):
+        client.generations.create(prompt="lost answer")
+    assert [g["state"] for g in lost.agents_generations()] in (["queued"], ["processing"])
+
+
+def test_unknown_paths_and_methods(sandbox: Sandbox) -> None:
+    auth = {"Authorization": "Bearer luma-api-k"}
+    base = sandbox.luma_agents_url
+    assert httpx.get(base + "/usage", headers=auth).status_code == 404
+    missing = httpx.get(base + "x/generations", headers=auth)
+    assert missing.status_code == 404 and missing.headers["x-api-version"] == "2026-04-01"
+    assert httpx.get(base + "/generations", headers=auth).status_code == 405  # no list
+    assert httpx.delete(base + f"/generations/{uuid.uuid4()}", headers=auth).status_code == 405
+    broken = httpx.post(base + "/generations", content=b"{", headers=auth)
+    assert broken.status_code == 400 and "JSON" in broken.json()["detail"]

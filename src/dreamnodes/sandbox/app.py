@@ -111,8 +111,8 @@ class SandboxApp:
 
     async def _agents(self, req: Request) -> Response:
         sub: str = req.path_params["sub"]
-        if sub and not sub.startswith("/"):
-            return self._logged(req, detail(404, "Not Found"))
+        if sub and not sub.startswith("/"):  # /agents/v1x is not under the prefix
+            return self._logged(req, self.agents.stamp(req, detail(404, "Not Found")))
 
         async def route(req: Request, body: bytes) -> Response:
             return await self.agents.handle(req, sub, body)
