@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
@@ -426,3 +430,31 @@ def test_unknown_paths_and_methods(sandbox: Sandbox) -> None:
     assert httpx.delete(base + f"/generations/{uuid.uuid4()}", headers=auth).status_code == 405
     broken = httpx.post(base + "/generations", content=b"{", headers=auth)
     assert broken.status_code == 400 and "JSON" in broken.json()["detail"]
+
+
+def test_the_sdk_against_sandbox_serve_on_its_labelled_line() -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    argv = ["serve", "--port", "0", "--no-render", "--time-scale", "20", "--agents-per-minute", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dreamnodes.sandbox", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = dict(proc.stdout.readline().strip().split(": ", 1) for _ in range(3))
+        client = Luma(auth_token="luma-api-k", base_url=lines["luma_agents"], max_retries=0)
+        done = finish(client, client.generations.create(prompt="served").id)
+        assert done.state == "completed"
+        assert client.files.create(mime_type="image/jpeg", size_bytes=3).state == "pending"
+        client.generations.create(prompt="second")
+        with pytest.raises(luma_agents.RateLimitError):
+            client.generations.create(prompt="third")  # --agents-per-minute 2
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
