@@ -458,3 +458,11 @@ def test_the_sdk_against_sandbox_serve_on_its_labelled_line() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_hdr_needs_access(make_sandbox: MakeSandbox) -> None:
+    sandbox = make_sandbox(render=False, agents_hdr_access=False)
+    client = Luma(auth_token="luma-api-k", base_url=sandbox.luma_agents_url, max_retries=0)
+    with pytest.raises(luma_agents.BadRequestError, match="HDR access"):
+        client.generations.create(prompt="a", **RAY_ONLY, video={"hdr": True})
+    assert client.generations.create(prompt="a", **RAY_ONLY, video={"resolution": "360p"}).id
