@@ -270,12 +270,12 @@ def test_account_limit_flags_must_be_positive(capsys: pytest.CaptureFixture[str]
 def test_an_unexpected_failure_is_still_one_json_error_and_no_traceback(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dreamnodes.cli import commands, main
+    from dreamnodes.cli import describe, main
 
     def broken(*, as_json: bool) -> int:
         raise RuntimeError("something nobody planned for")
 
-    monkeypatch.setattr(commands, "list_nodes", broken)
+    monkeypatch.setattr(describe, "list_nodes", broken)
     monkeypatch.delenv("DREAMNODES_DEBUG", raising=False)
     assert main(["nodes"]) == 1
     out, err = capsys.readouterr()

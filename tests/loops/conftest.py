@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dreamnodes.api.limits import Scheduler
+from dreamnodes.api.scheduler import Scheduler
 from dreamnodes.cli import entry as cli
 
 KEY = "loops-test-key-0123456789"

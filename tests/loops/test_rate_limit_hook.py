@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from dreamnodes.api.limits import Limits, Scheduler
+from dreamnodes.api.limits import Limits
+from dreamnodes.api.scheduler import Scheduler
 from dreamnodes.errors import DreamError
 from dreamnodes.execution.runner import Runner
 from dreamnodes.sandbox import Sandbox, SandboxConfig

@@ -6,7 +6,8 @@ import asyncio
 import math
 import time
 
-from dreamnodes.api.limits import Limits, Scheduler
+from dreamnodes.api.limits import Limits
+from dreamnodes.api.scheduler import Scheduler
 from dreamnodes.execution.runner import Runner
 from dreamnodes.runlog.recorded import run_items
 from dreamnodes.sandbox import Sandbox, SandboxConfig

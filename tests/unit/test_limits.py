@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from dreamnodes.api.limits import Limits, Scheduler, Ticket, family_of
+from dreamnodes.api.limits import Limits, family_of
+from dreamnodes.api.scheduler import Scheduler, Ticket
 from dreamnodes.errors import DreamError
 
 WINDOW = 0.2

@@ -48,7 +48,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     where.add_argument("--sandbox", action="store_true")
 
     run = commands.add_parser("run", help="run a node")
-    from dreamnodes.cli.commands import add_run_arguments
+    from dreamnodes.cli.arguments import add_run_arguments
 
     add_run_arguments(run)
 
@@ -120,12 +120,12 @@ def _main(argv: Sequence[str] | None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     import asyncio  # only the commands that run something need an event loop
 
-    from dreamnodes.cli import commands
+    from dreamnodes.cli import commands, describe
 
     if args.command == "nodes":
-        return commands.list_nodes(as_json=args.json)
+        return describe.list_nodes(as_json=args.json)
     if args.command == "describe":
-        return commands.describe(args.node, as_json=args.json)
+        return describe.describe(args.node, as_json=args.json)
     if args.command == "run":
         return asyncio.run(commands.run(args))
     if args.command == "options":

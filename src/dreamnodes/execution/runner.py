@@ -2,13 +2,16 @@
 
 `dreamnodes.preparation.prepare` is the pure half (templates, labels, validation, rules, mapping);
 ``Runner`` does the I/O with one client per provider and key, reused across a loop's items.
+
+Over 300 lines on purpose: it is the one class hosts hold, and a run's I/O (resources, send,
+hold the running slot, wait, download) reads best in one place; waiting, paging and tracking
+live beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from functools import cached_property
@@ -21,25 +24,17 @@ if TYPE_CHECKING:
 
 from dreamnodes.api import answers as results
 from dreamnodes.api.client import ApiClient
-from dreamnodes.api.limits import Limits, Scheduler, Ticket, family_of
+from dreamnodes.api.limits import Limits, family_of_request
 from dreamnodes.api.lost_creates import luma_find_created
 from dreamnodes.api.retry import RetryPolicy
+from dreamnodes.api.scheduler import Scheduler, Ticket
 from dreamnodes.catalog.package import Package, load_package
-from dreamnodes.catalog.requests import ApiRequest, ApiResponse
+from dreamnodes.catalog.requests import ApiRequest
 from dreamnodes.errors import Attempt, DreamError
-from dreamnodes.execution.tracking import LIST_SIZE, Tracker, states_of
-from dreamnodes.preparation.prepare import WAIT_MODES, Prepared, prepare
-
-# Seconds between polls: quick at first, then every 5 s (video jobs take 30 to 190 s).
-VIDEO_POLLS = (2.0, 2.0, 3.0, 3.0, 5.0)
-IMAGE_POLLS = (1.0, 1.0, 2.0)
-# Waiting for a callback: the first look after a grace fit for the job (never more than half
-# the timeout), then a slow pace until the timeout, with one last look at the deadline.
-CALLBACK_GRACE = {"video": 30.0, "image": 10.0}
-CALLBACK_PACE = {"video": 20.0, "image": 5.0}
-# How often the generations of creates nobody waits for are looked at (the running cap).
-TRACK_EVERY = {"video": 5.0, "image": 2.0}
-
+from dreamnodes.execution.paging import all_pages
+from dreamnodes.execution.tracking import Tracker, tracker_for
+from dreamnodes.execution.waiting import wait_until_done
+from dreamnodes.preparation.prepare import Prepared, prepare, with_options
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -120,15 +115,8 @@ class Runner:
 
     def _rate_limited(self, request: ApiRequest, retry_after: float | None) -> None:
         """A create got a 429: the key's scheduler holds that family's next creates."""
-        scheduler = self.scheduler
-        if scheduler is None or not request.billable:
-            return
-        body = request.json if isinstance(request.json, Mapping) else {}
-        model, kind = body.get("model"), body.get("generation_type")
-        family = family_of(
-            model if isinstance(model, str) else None, kind if isinstance(kind, str) else None
-        )
-        scheduler.rate_limited(family, retry_after)
+        if self.scheduler is not None and request.billable:
+            self.scheduler.rate_limited(family_of_request(request), retry_after)
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -158,22 +146,8 @@ class Runner:
     def tracker(self) -> Tracker:
         """Holds running slots of creates nobody waits for until their generations end."""
         if self._tracker is None:
-            lists = self.provider == "luma"
-            self._tracker = Tracker(
-                self._state_of,
-                self._listed_states if lists else None,
-                TRACK_EVERY["video"] / self.poll_scale,
-                self.sleep,
-            )
+            self._tracker = tracker_for(self)
         return self._tracker
-
-    async def _state_of(self, generation_id: str) -> str | None:
-        state = (await self.get(generation_id)).get("state")
-        return state if isinstance(state, str) else None
-
-    async def _listed_states(self) -> dict[str, str]:
-        request = ApiRequest("GET", "/generations", query={"limit": LIST_SIZE, "offset": 0})
-        return states_of((await self.client.send_once(request)).json)
 
     async def aclose(self) -> None:
         if self._tracker is not None:
@@ -210,20 +184,10 @@ class Runner:
 
         ``wait`` and ``timeout``, when given, override the node's own Wait and Timeout fields.
         """
-        if wait is not None and wait not in WAIT_MODES:
-            raise DreamError(
-                "invalid_input",
-                f"wait: {wait!r} is not one of {', '.join(WAIT_MODES)}",
-                field="wait",
-            )
         prepared = self.prepare(node_id, params, context)
-        prepared = replace(
-            prepared,
-            wait=prepared.wait if wait is None else wait,
-            timeout=prepared.timeout if timeout is None else timeout,
-        )
-        wait = prepared.wait
-        if wait != "callback" or prepared.node.kind != "create" or prepared.provider.plan is None:
+        prepared = with_options(prepared, wait=wait, timeout=timeout)
+        plan = prepared.provider.plan
+        if prepared.wait != "callback" or prepared.node.kind != "create" or plan is None:
             return prepared
         if "callback_url" in prepared.params:
             raise DreamError(
@@ -236,7 +200,7 @@ class Runner:
         return replace(
             prepared,
             params=values,
-            request=prepared.provider.plan.build(values),
+            request=plan.build(values),
             callback=registration,
         )
 
@@ -341,37 +305,11 @@ class Runner:
         assert prepared.request is not None
         paging = prepared.provider.spec.get("paging")
         if paging and prepared.params.get(paging["when"]):
-            return await self._all_pages(prepared, paging)
+            return await all_pages(self.client, prepared, paging)
         response = await self.client.send(prepared.request)
         if attempts is not None:
             attempts.extend(response.attempts)
         return results.read(prepared.provider.response, response, prepared.request, prepared.params)
-
-    async def _all_pages(self, prepared: Prepared, paging: Mapping[str, Any]) -> dict[str, Any]:
-        assert prepared.request is not None
-        cap = int(paging["cap"])
-        limit = int(prepared.params.get("limit", 100))
-        offset = int(prepared.params.get("offset", 0))
-        items: list[Any] = []
-        more = True
-        while more and len(items) < cap:
-            query = {"limit": min(limit, cap - len(items)), "offset": offset}
-            page_req = ApiRequest(
-                method=prepared.request.method, path=prepared.request.path, query=query
-            )
-            response: ApiResponse = await self.client.send(page_req)
-            page = results.read(prepared.provider.response, response, page_req, prepared.params)
-            batch = page[paging["items"]]
-            items.extend(batch)
-            offset += len(batch)
-            more = bool(page[paging["has_more"]]) and bool(batch)
-        return {
-            paging["items"]: items,
-            "count": len(items),
-            "has_more": more,
-            "limit": None,
-            "offset": None,
-        }
 
     async def _look(self, output: dict[str, Any], sent: Any) -> dict[str, Any]:
         """The generation now; a retryable failure keeps what we knew (the next look retries)."""
@@ -398,60 +336,16 @@ class Runner:
         family: str = "video",
         callback: Registration | None = None,
     ) -> dict[str, Any]:
-        """Poll until the generation completes or fails; a failure is `generation_failed`.
-
-        With a `callback` registration, a callback wakes the wait early, but only a Get
-        Generation is believed: a terminal callback the service denies (forged, or for another
-        generation) ends the listening and polling goes on. Without one arriving, the first
-        look comes after a grace fit for the job and then at a slow pace, the last one at the
-        deadline. Pixazo's status has no request echo: the created output's `request` is kept.
-        """
-        sent = output.get("request")
-        polling = tuple(
-            d / self.poll_scale for d in (VIDEO_POLLS if family == "video" else IMAGE_POLLS)
+        """Wait until the generation ends (see `dreamnodes.execution.waiting`)."""
+        return await wait_until_done(
+            output,
+            self._look,
+            timeout=timeout,
+            family=family,
+            callback=callback,
+            poll_scale=self.poll_scale,
+            sleep=self.sleep,
         )
-        schedule = polling
-        if callback is not None:
-            grace = min(CALLBACK_GRACE.get(family, 30.0) / self.poll_scale, timeout / 2)
-            schedule = (grace, CALLBACK_PACE.get(family, 20.0) / self.poll_scale)
-        deadline = time.monotonic() + timeout
-        polls = 0
-        while output.get("state") not in results.TERMINAL:
-            delay = schedule[min(polls, len(schedule) - 1)]
-            now = time.monotonic()
-            heard = None
-            if callback is not None and not callback.closed and now < deadline:
-                heard = await callback.wait(output["id"], max(0.0, min(delay, deadline - now)))
-            elif now + delay > deadline:
-                raise _still_running(output, timeout)
-            else:
-                await self.sleep(delay)
-            polls += 1
-            output = await self._look(output, sent)
-            if heard is not None and output.get("state") not in results.TERMINAL:
-                callback = None  # the service denies what a callback said: stop listening
-                schedule, polls = polling, 0
-            if output.get("state") not in results.TERMINAL and time.monotonic() >= deadline:
-                raise _still_running(output, timeout)
-        if output["state"] == "failed":
-            reason = output.get("failure_reason") or "no reason given"
-            raise DreamError(
-                "generation_failed",
-                f"generation {output['id']} failed: {reason}",
-                generation_id=output["id"],
-                failure_reason=output.get("failure_reason"),
-            )
-        return output
-
-
-def _still_running(output: Mapping[str, Any], timeout: float) -> DreamError:
-    return DreamError(
-        "wait_timeout",
-        f"generation {output['id']} is still {output.get('state')} after {timeout:g} s;"
-        " get it later with get_generation",
-        generation_id=output["id"],
-        retryable=True,
-    )
 
 
 def _policy(retry: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:

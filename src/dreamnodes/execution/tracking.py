@@ -12,13 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dreamnodes.api.limits import Ticket
+from dreamnodes.api.scheduler import Ticket
+from dreamnodes.catalog.requests import ApiRequest
 from dreamnodes.errors import DreamError
+
+if TYPE_CHECKING:
+    from dreamnodes.execution.runner import Runner
 
 TERMINAL = frozenset({"completed", "failed"})
 LIST_SIZE = 100
+# How often the generations of creates nobody waits for are looked at (the running cap).
+TRACK_EVERY = 5.0
 
 ListStates = Callable[[], Awaitable[Mapping[str, str]]]
 GetState = Callable[[str], Awaitable[str | None]]
@@ -91,3 +97,19 @@ def states_of(listing: Any) -> dict[str, str]:
         if isinstance(item, Mapping) and isinstance(item.get("id"), str):
             out[item["id"]] = str(item.get("state"))
     return out
+
+
+def tracker_for(runner: Runner) -> Tracker:
+    """A runner's tracker: Luma lists many generations in one call; others are got one by one."""
+
+    async def state_of(generation_id: str) -> str | None:
+        state = (await runner.get(generation_id)).get("state")
+        return state if isinstance(state, str) else None
+
+    async def listed_states() -> dict[str, str]:
+        request = ApiRequest("GET", "/generations", query={"limit": LIST_SIZE, "offset": 0})
+        return states_of((await runner.client.send_once(request)).json)
+
+    lists = runner.provider == "luma"
+    every = TRACK_EVERY / runner.poll_scale
+    return Tracker(state_of, listed_states if lists else None, every, runner.sleep)

@@ -6,7 +6,7 @@ Everything here raises before anything is sent; `dreamnodes.execution.runner` do
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from dreamnodes.catalog.package import Node, Package, Provider, load_package
@@ -122,3 +122,20 @@ def estimate(
         if "note" in price:
             out["estimate_note"] = price["note"]
     return out
+
+
+def with_options(
+    prepared: Prepared, *, wait: str | None = None, timeout: float | None = None
+) -> Prepared:
+    """The call with its run options (wait mode, timeout) overriding the node's own fields."""
+    if wait is not None and wait not in WAIT_MODES:
+        raise DreamError(
+            "invalid_input",
+            f"wait: {wait!r} is not one of {', '.join(WAIT_MODES)}",
+            field="wait",
+        )
+    return replace(
+        prepared,
+        wait=prepared.wait if wait is None else wait,
+        timeout=prepared.timeout if timeout is None else timeout,
+    )

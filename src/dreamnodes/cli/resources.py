@@ -1,0 +1,57 @@
+"""What a command sets up before it runs: a sandbox, the key, the run log, the retry policy."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from dreamnodes.catalog.package import load_package
+from dreamnodes.errors import DreamError
+
+
+@contextlib.contextmanager
+def sandbox_for(enabled: bool, provider: str) -> Iterator[tuple[str | None, str | None]]:
+    """A sandbox on a free loopback port for the run, with its base URL and a key for it."""
+    if not enabled:
+        yield None, None
+        return
+    try:
+        from dreamnodes.sandbox import Sandbox, SandboxConfig
+    except ImportError:
+        raise DreamError(
+            "invalid_input",
+            "--sandbox needs the [sandbox] extra: pip install 'dreamnodes[sandbox]'",
+            field="sandbox",
+        ) from None
+    with Sandbox(SandboxConfig(port=0)) as sb:
+        yield (sb.pixazo_url if provider == "pixazo" else sb.luma_url), "sandbox-key"
+
+
+def key_env(provider: str) -> str:
+    env: str = load_package().credential(provider)["env"]
+    return env
+
+
+def open_store(path: str | None) -> Any:
+    from dreamnodes.runlog.store import RunStore
+
+    secrets = [v for v in (os.environ.get("LUMA_API_KEY"), os.environ.get("PIXAZO_API_KEY")) if v]
+    return RunStore(path, secrets=secrets)
+
+
+def policy_for(max_attempts: int, time_scale: float) -> Any:
+    from dreamnodes.api.retry import RetryPolicy
+
+    # A rehearsal's clock runs time_scale times faster: so do the waits between retries.
+    return RetryPolicy(
+        max_attempts=max_attempts, first_delay=1.0 / time_scale, max_delay=30.0 / time_scale
+    )
+
+
+def allow_private_urls(flag: bool | None) -> bool:
+    """The flag when given, else DREAMNODES_ALLOW_PRIVATE_URLS=1."""
+    if flag is not None:
+        return flag
+    return os.environ.get("DREAMNODES_ALLOW_PRIVATE_URLS", "").strip().lower() in ("1", "true")

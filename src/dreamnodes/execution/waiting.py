@@ -1,0 +1,92 @@
+"""Waiting for a generation to end: polling on a schedule fit for the job, or a callback that
+only wakes the wait (a Get Generation confirms it before it is believed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from dreamnodes.api import answers as results
+from dreamnodes.errors import DreamError
+
+if TYPE_CHECKING:
+    from dreamnodes.callbacks.receiver import Registration
+
+# Seconds between polls: quick at first, then every 5 s (video jobs take 30 to 190 s).
+VIDEO_POLLS = (2.0, 2.0, 3.0, 3.0, 5.0)
+IMAGE_POLLS = (1.0, 1.0, 2.0)
+# Waiting for a callback: the first look after a grace fit for the job (never more than half
+# the timeout), then a slow pace until the timeout, with one last look at the deadline.
+CALLBACK_GRACE = {"video": 30.0, "image": 10.0}
+CALLBACK_PACE = {"video": 20.0, "image": 5.0}
+
+Sleep = Callable[[float], Awaitable[None]]
+# The generation now, given what we knew and the request it echoes (kept where none is echoed).
+Look = Callable[[dict[str, Any], Any], Awaitable[dict[str, Any]]]
+
+
+async def wait_until_done(
+    output: dict[str, Any],
+    look: Look,
+    *,
+    timeout: float,
+    family: str = "video",
+    callback: Registration | None = None,
+    poll_scale: float = 1.0,
+    sleep: Sleep = asyncio.sleep,
+) -> dict[str, Any]:
+    """Poll until the generation completes or fails; a failure is `generation_failed`.
+
+    With a `callback` registration, a callback wakes the wait early, but only a Get
+    Generation is believed: a terminal callback the service denies (forged, or for another
+    generation) ends the listening and polling goes on. Without one arriving, the first
+    look comes after a grace fit for the job and then at a slow pace, the last one at the
+    deadline. Pixazo's status has no request echo: the created output's `request` is kept.
+    """
+    sent = output.get("request")
+    polling = tuple(d / poll_scale for d in (VIDEO_POLLS if family == "video" else IMAGE_POLLS))
+    schedule = polling
+    if callback is not None:
+        grace = min(CALLBACK_GRACE.get(family, 30.0) / poll_scale, timeout / 2)
+        schedule = (grace, CALLBACK_PACE.get(family, 20.0) / poll_scale)
+    deadline = time.monotonic() + timeout
+    polls = 0
+    while output.get("state") not in results.TERMINAL:
+        delay = schedule[min(polls, len(schedule) - 1)]
+        now = time.monotonic()
+        heard = None
+        if callback is not None and not callback.closed and now < deadline:
+            heard = await callback.wait(output["id"], max(0.0, min(delay, deadline - now)))
+        elif now + delay > deadline:
+            raise _still_running(output, timeout)
+        else:
+            await sleep(delay)
+        polls += 1
+        output = await look(output, sent)
+        if heard is not None and output.get("state") not in results.TERMINAL:
+            callback = None  # the service denies what a callback said: stop listening
+            schedule, polls = polling, 0
+        if output.get("state") not in results.TERMINAL and time.monotonic() >= deadline:
+            raise _still_running(output, timeout)
+    if output["state"] == "failed":
+        reason = output.get("failure_reason") or "no reason given"
+        raise DreamError(
+            "generation_failed",
+            f"generation {output['id']} failed: {reason}",
+            generation_id=output["id"],
+            failure_reason=output.get("failure_reason"),
+        )
+    return output
+
+
+def _still_running(output: Mapping[str, Any], timeout: float) -> DreamError:
+    return DreamError(
+        "wait_timeout",
+        f"generation {output['id']} is still {output.get('state')} after {timeout:g} s;"
+        " get it later with get_generation",
+        generation_id=output["id"],
+        retryable=True,
+    )
