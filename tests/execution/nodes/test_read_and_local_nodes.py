@@ -78,7 +78,7 @@ def test_download_asset_saves_the_sandbox_video(
 def test_download_asset_refuses_a_cap_below_one_mb_before_downloading(
     sb: Sandbox, video: dict[str, Any], tmp_path: Path
 ) -> None:
-    # the cap itself (streamed, no partial file) is tested in tests/unit/test_download.py
+    # the cap itself (streamed, no partial file) is tested in tests/downloads/test_download.py
     with pytest.raises(DreamError) as caught:
         run_node(
             sb,
