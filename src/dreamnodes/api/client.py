@@ -1,4 +1,8 @@
-"""The one HTTP client: auth, timeouts, retries per the run's policy, creates never billed twice."""
+"""The one HTTP client: auth, timeouts, retries per the run's policy, creates never billed twice.
+
+About 300 lines: the retry loop and one exchange are one state machine; how a request leaves
+(`wire`), how its body is read (`bodies`) and the policy (`retry`) live beside it.
+"""
 
 from __future__ import annotations
 

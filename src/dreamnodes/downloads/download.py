@@ -11,6 +11,8 @@
   fsync and `os.replace` make it visible (`dreamnodes.downloads.partfiles`): on any failure
   (HTTP error, cap exceeded, wrong content, dropped connection, cancellation) the temporary file
   is removed and the target is untouched; stale temporary files of killed processes are swept.
+Its public API and the orchestration of one download (about 300 lines); the guard, fetching,
+sniffing and temporary files live in their own modules beside it.
 """
 
 from __future__ import annotations

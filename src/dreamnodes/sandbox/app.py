@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import re
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
@@ -21,7 +20,7 @@ from dreamnodes.sandbox.config import SandboxConfig
 from dreamnodes.sandbox.engine import ASSET_PREFIX, Engine
 from dreamnodes.sandbox.errors import ApiError
 from dreamnodes.sandbox.faults import Fault, Faults
-from dreamnodes.sandbox.http import detail, json_answer
+from dreamnodes.sandbox.http import bytes_answer, detail, json_answer
 from dreamnodes.sandbox.limits import Limits, retry_after_headers
 from dreamnodes.sandbox.store import Store
 from dreamnodes.serving import (
@@ -35,7 +34,6 @@ from dreamnodes.serving import (
 )
 
 LogEntry = tuple[str, str, int | str]
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 SERVER_NAME = "dreamnodes-sandbox"
 LIMITS = ConnectionLimits()
@@ -128,7 +126,7 @@ class SandboxApp:
     async def _agents_output(self, req: Request) -> Response:
         found = self.agents.output(req, req.path_params["name"])
         if not isinstance(found, Response):
-            found = self._bytes_answer(req, found.data, found.content_type)
+            found = bytes_answer(req, found.data, found.content_type)
         return self._logged(req, found)
 
     async def _pixazo(self, req: Request) -> Response:
@@ -189,24 +187,7 @@ class SandboxApp:
         found = await self.engine.asset(name)
         if found is None:
             return detail(404, "Not Found")
-        return self._bytes_answer(req, *found)
-
-    @staticmethod
-    def _bytes_answer(req: Request, data: bytes, content_type: str) -> Response:
-        headers = {"content-type": content_type, "accept-ranges": "bytes"}
-        match = _RANGE.match(req.headers.get("range", ""))
-        if match and (match.group(1) or match.group(2)):
-            size = len(data)
-            if match.group(1):
-                start = int(match.group(1))
-                end = min(int(match.group(2)) if match.group(2) else size - 1, size - 1)
-            else:
-                start, end = max(0, size - int(match.group(2))), size - 1
-            if start >= size or start > end:
-                return Response(status_code=416, headers={"content-range": f"bytes */{size}"})
-            headers["content-range"] = f"bytes {start}-{end}/{size}"
-            return Response(data[start : end + 1], 206, headers)
-        return Response(data, 200, headers)
+        return bytes_answer(req, *found)
 
 
 class Sandbox:

@@ -4,6 +4,9 @@ rendering while dreaming, callbacks on each change, and the rendered assets.
 Upscale and audio make a NEW generation [unconfirmed]: its `request` echoes the upscale/audio
 body and its extra top-level field `source_generation_id` names the source. Failed
 generations are refunded. Timing runs on asyncio tasks on the server's loop.
+
+A little over 300 lines on purpose: one generation's whole life (charge, states, render,
+callbacks, refund) reads best as one class.
 """
 
 from __future__ import annotations

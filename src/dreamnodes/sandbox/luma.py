@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dreamnodes.sandbox import catalog, validation
+from dreamnodes.sandbox import catalog, edit_requests, validation
 from dreamnodes.sandbox.engine import Engine
 from dreamnodes.sandbox.errors import ApiError
 from dreamnodes.sandbox.http import detail, json_answer, json_bytes
@@ -135,15 +135,15 @@ class LumaRoutes:
                 timeout = float(request["sync_timeout"] or 60.0)
                 await engine.wait(record["id"], timeout)
         elif sub == "/generations/image/reframe":
-            request = validation.reframe_request(body, video=False)
+            request = edit_requests.reframe_request(body, video=False)
             price = catalog.image_price(request["model"])
             record = engine.create(request, family="image", model=request["model"], price=price)
         else:
             is_modify = sub.endswith("/modify")
             request = (
-                validation.modify_request(body)
+                edit_requests.modify_request(body)
                 if is_modify
-                else validation.reframe_request(body, video=True)
+                else edit_requests.reframe_request(body, video=True)
             )
             price = catalog.video_price(request["model"], "720p", "5s")
             record = engine.create(request, family="video", model=request["model"], price=price)
@@ -154,10 +154,10 @@ class LumaRoutes:
         if source is None:
             raise ApiError(404, "Generation not found")
         if action == "upscale":
-            request = validation.upscale_request(body)
+            request = edit_requests.upscale_request(body)
             price = catalog.UPSCALE_PRICE
         else:
-            request = validation.audio_request(body)
+            request = edit_requests.audio_request(body)
             price = catalog.AUDIO_PRICE
         if source.get("generation_type") != "video":
             raise ApiError(400, f"{action} is only supported for video generations")

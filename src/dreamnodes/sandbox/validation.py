@@ -21,13 +21,13 @@ def bad(detail: str) -> ApiError:
     return ApiError(400, detail)
 
 
-def _object(body: Any) -> Body:
+def body_of(body: Any) -> Body:
     if not isinstance(body, dict):
         raise bad("Request body must be a JSON object")
     return body
 
 
-def _choice(body: Body, key: str, allowed: tuple[str, ...], default: str | None) -> str | None:
+def choice(body: Body, key: str, allowed: tuple[str, ...], default: str | None) -> str | None:
     value = body.get(key)
     if value is None:
         return default
@@ -36,7 +36,7 @@ def _choice(body: Body, key: str, allowed: tuple[str, ...], default: str | None)
     return str(value)
 
 
-def _prompt(body: Body, required: bool) -> str | None:
+def prompt_of(body: Body, required: bool) -> str | None:
     prompt = body.get("prompt")
     if prompt is None or prompt == "":
         if required:
@@ -51,7 +51,7 @@ def _prompt(body: Body, required: bool) -> str | None:
     return prompt
 
 
-def _callback(body: Body) -> str | None:
+def callback(body: Body) -> str | None:
     url = body.get("callback_url")
     if url is None:
         return None
@@ -69,13 +69,13 @@ def _bool(body: Body, key: str) -> bool:
     return value
 
 
-def _type(body: Body, expected: str) -> None:
+def check_type(body: Body, expected: str) -> None:
     value = body.get("generation_type")
     if value is not None and value != expected:
         raise bad("Unknown request type")
 
 
-def _url_object(body: Body, key: str, required: bool) -> dict[str, str] | None:
+def url_object(body: Body, key: str, required: bool) -> dict[str, str] | None:
     value = body.get(key)
     if value is None:
         if required:
@@ -148,8 +148,8 @@ def _loop_refusal(keyframes: dict[str, Any] | None) -> str | None:
 
 
 def video_request(raw: Any, lookup: Lookup) -> Body:
-    body = _object(raw)
-    _type(body, "video")
+    body = body_of(raw)
+    check_type(body, "video")
     model = body.get("model")
     if model is None:
         raise bad("Model is required")
@@ -159,15 +159,15 @@ def video_request(raw: Any, lookup: Lookup) -> Body:
     has_image = keyframes is not None and any(
         f is not None and f["type"] == "image" for f in keyframes.values()
     )
-    prompt = _prompt(body, required=not has_image)
+    prompt = prompt_of(body, required=not has_image)
     legacy = model == "ray-1-6"
     if legacy and (body.get("duration") is not None or body.get("resolution") is not None):
         raise bad("400: duration and resolution are not supported for this model")
-    duration = None if legacy else _choice(body, "duration", catalog.DURATIONS, "5s")
+    duration = None if legacy else choice(body, "duration", catalog.DURATIONS, "5s")
     resolution = (
         None
         if legacy
-        else _choice(body, "resolution", catalog.RESOLUTIONS, catalog.DEFAULT_RESOLUTION)
+        else choice(body, "resolution", catalog.RESOLUTIONS, catalog.DEFAULT_RESOLUTION)
     )
     concepts = _concepts(body, legacy)
     loop = _bool(body, "loop")
@@ -179,13 +179,13 @@ def video_request(raw: Any, lookup: Lookup) -> Body:
         "generation_type": "video",
         "model": model,
         "prompt": prompt,
-        "aspect_ratio": _choice(body, "aspect_ratio", catalog.ASPECT_RATIOS, "16:9"),
+        "aspect_ratio": choice(body, "aspect_ratio", catalog.ASPECT_RATIOS, "16:9"),
         "loop": loop,
         "resolution": resolution,
         "duration": duration,
         "keyframes": keyframes,
         "concepts": concepts,
-        "callback_url": _callback(body),
+        "callback_url": callback(body),
     }
 
 
@@ -216,8 +216,8 @@ def _weighted(value: Any, key: str) -> dict[str, Any]:
 
 
 def image_request(raw: Any) -> Body:
-    body = _object(raw)
-    _type(body, "image")
+    body = body_of(raw)
+    check_type(body, "image")
     image_ref = body.get("image_ref")
     if image_ref is not None:
         if not isinstance(image_ref, list) or len(image_ref) > 4:
@@ -245,98 +245,15 @@ def image_request(raw: Any) -> Body:
         raise bad("Invalid sync_timeout: must be a number of seconds")
     return {
         "generation_type": "image",
-        "model": _choice(body, "model", catalog.IMAGE_MODELS, "photon-1"),
-        "prompt": _prompt(body, required=True),
-        "aspect_ratio": _choice(body, "aspect_ratio", catalog.ASPECT_RATIOS, "16:9"),
-        "format": _choice(body, "format", catalog.IMAGE_FORMATS, "jpg"),
+        "model": choice(body, "model", catalog.IMAGE_MODELS, "photon-1"),
+        "prompt": prompt_of(body, required=True),
+        "aspect_ratio": choice(body, "aspect_ratio", catalog.ASPECT_RATIOS, "16:9"),
+        "format": choice(body, "format", catalog.IMAGE_FORMATS, "jpg"),
         "image_ref": image_ref,
         "style_ref": style_ref,
         "character_ref": character_ref,
         "modify_image_ref": modify_ref,
         "sync": _bool(body, "sync"),
         "sync_timeout": sync_timeout,
-        "callback_url": _callback(body),
+        "callback_url": callback(body),
     }
-
-
-def upscale_request(raw: Any) -> Body:
-    body = _object(raw) if raw is not None else {}
-    _type(body, "upscale_video")
-    return {
-        "generation_type": "upscale_video",
-        "resolution": _choice(body, "resolution", catalog.RESOLUTIONS, "1080p"),
-        "callback_url": _callback(body),
-    }
-
-
-def audio_request(raw: Any) -> Body:
-    body = _object(raw) if raw is not None else {}
-    _type(body, "add_audio")
-    negative = body.get("negative_prompt")
-    if negative is not None and not isinstance(negative, str):
-        raise bad("Invalid negative_prompt: must be a string")
-    return {
-        "generation_type": "add_audio",
-        "prompt": _prompt(body, required=False),
-        "negative_prompt": negative,
-        "callback_url": _callback(body),
-    }
-
-
-def modify_request(raw: Any) -> Body:
-    body = _object(raw)
-    _type(body, "modify_video")
-    return {
-        "generation_type": "modify_video",
-        "model": _required_choice(body, "model", catalog.EDIT_VIDEO_MODELS),
-        "mode": _required_choice(body, "mode", catalog.MODIFY_MODES),
-        "media": _url_object(body, "media", required=True),
-        "first_frame": _url_object(body, "first_frame", required=False),
-        "prompt": _prompt(body, required=False),
-        "callback_url": _callback(body),
-    }
-
-
-_REFRAME_INTS = (
-    "grid_position_x",
-    "grid_position_y",
-    "resized_height",
-    "resized_width",
-    "x_end",
-    "x_start",
-    "y_end",
-    "y_start",
-)
-
-
-def reframe_request(raw: Any, video: bool) -> Body:
-    body = _object(raw)
-    kind = "reframe_video" if video else "reframe_image"
-    _type(body, kind)
-    models = catalog.EDIT_VIDEO_MODELS if video else catalog.IMAGE_MODELS
-    out: Body = {
-        "generation_type": kind,
-        "model": _required_choice(body, "model", models),
-        "aspect_ratio": _required_choice(body, "aspect_ratio", catalog.ASPECT_RATIOS),
-        "media": _url_object(body, "media", required=True),
-        "prompt": _prompt(body, required=False),
-        "callback_url": _callback(body),
-    }
-    if video:
-        out["first_frame"] = _url_object(body, "first_frame", required=False)
-    else:
-        out["format"] = _choice(body, "format", catalog.IMAGE_FORMATS, "jpg")
-    for key in _REFRAME_INTS:
-        value = body.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise bad(f"Invalid {key}: must be an integer")
-        out[key] = value
-    return out
-
-
-def _required_choice(body: Body, key: str, allowed: tuple[str, ...]) -> str:
-    if body.get(key) is None:
-        raise bad(f"{key} is required")
-    value = _choice(body, key, allowed, None)
-    assert value is not None
-    return value

@@ -2,6 +2,7 @@
 
 Everything is derived from a hash of the prompt, so a prompt always paints the same picture
 and two prompts paint visibly different ones. Frames are RGB uint8 arrays (height, width, 3).
+A few lines over 300: the palette, shapes and caption share their geometry helpers.
 """
 
 from __future__ import annotations
