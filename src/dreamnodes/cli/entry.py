@@ -78,6 +78,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         from dreamnodes.cli.webhook import add_webhook_arguments
 
         add_webhook_arguments(receive)
+    from dreamnodes.cli.serve import add_serve_arguments as add_service_arguments
+
+    add_service_arguments(commands.add_parser("serve", help="the nodes as an HTTP service"))
     return parser
 
 
@@ -148,6 +151,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from dreamnodes.cli.webhook import serve_webhooks
 
         return serve_webhooks(args)
+    if args.command == "serve":
+        from dreamnodes.cli.serve import serve as serve_service
+
+        return serve_service(args)
     raise DreamError("invalid_input", f"unknown command {args.command!r}", field="command")
 
 

@@ -1,0 +1,120 @@
+"""`dreamnodes serve`: the nodes as an HTTP service (see `dreamnodes.service`).
+
+Prints `serve: http://HOST:PORT` once it answers (with --sandbox, the sandbox's labelled
+lines first; a generated token or signing secret once, labelled), then serves until SIGINT or
+SIGTERM; running runs are then recorded `interrupted`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import sys
+
+from dreamnodes.errors import DreamError
+
+__all__ = ["add_serve_arguments", "serve"]
+
+TOKEN_ENV = "DREAMNODES_SERVE_TOKEN"
+SECRET_ENV = "DREAMNODES_SERVE_SIGNING_SECRET"
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    add("--port", type=int, default=8080, help="port to listen on (0: any free; default 8080)")
+    add("--sandbox", action="store_true", help="send every run to a built-in sandbox")
+    add("--store", default=None, metavar="PATH", help="the run log (default: $DREAMNODES_STORE)")
+    add("--public-url", default=None, metavar="URL", help="how providers reach this server")
+    add(
+        "--allow-private-urls",
+        action="store_true",
+        default=None,
+        help="let notify_url and downloads reach private addresses",
+    )
+    add("--max-batch", type=int, default=1000, metavar="N", help="items in one batch")
+    add("--max-body", type=int, default=1 << 20, metavar="BYTES", help="request body cap")
+    add("--time-scale", type=float, default=1.0, help=argparse.SUPPRESS)  # sandbox rehearsals
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve until stopped; exit 0 then, 1 if it cannot listen."""
+    from dreamnodes.cli.resources import allow_private_urls
+    from dreamnodes.service import Endpoint, ServiceConfig
+    from dreamnodes.serving import raise_fd_limit
+
+    raise_fd_limit()
+    token, secret = os.environ.get(TOKEN_ENV, ""), os.environ.get(SECRET_ENV, "")
+    config = ServiceConfig(
+        token=token or secrets.token_urlsafe(32),
+        signing_secret=secret or secrets.token_urlsafe(32),
+        store=args.store,
+        public_url=args.public_url,
+        allow_private_urls=allow_private_urls(args.allow_private_urls),
+        max_batch=args.max_batch,
+        max_body=args.max_body,
+        time_scale=args.time_scale,
+    )
+    if config.limits is not None and args.time_scale != 1.0:
+        config.limits = config.limits.scaled(args.time_scale)
+    with contextlib.ExitStack() as stack:
+        if args.sandbox:
+            sandbox = stack.enter_context(_sandbox(args.time_scale))
+            config.endpoints = {
+                "luma": Endpoint(sandbox.luma_url, "sandbox-key", sandbox=True),
+                "pixazo": Endpoint(sandbox.pixazo_url, "sandbox-key", sandbox=True),
+            }
+            config.sandbox_id = sandbox.base_url
+            print(f"luma: {sandbox.luma_url}")
+            print(f"pixazo: {sandbox.pixazo_url}")
+            print(f"luma_agents: {sandbox.luma_agents_url}", flush=True)
+        shown = {
+            "token": "" if token else config.token,
+            "signing_secret": "" if secret else config.signing_secret,
+        }
+        try:
+            asyncio.run(_serve(config, args.host, args.port, shown))
+        except OSError as exc:
+            print(f"dreamnodes serve: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _sandbox(time_scale: float) -> contextlib.AbstractContextManager:  # type: ignore[type-arg]
+    try:
+        from dreamnodes.sandbox import Sandbox, SandboxConfig
+    except ImportError:
+        raise DreamError(
+            "invalid_input",
+            "--sandbox needs the [sandbox] extra: pip install 'dreamnodes[sandbox]'",
+            field="sandbox",
+        ) from None
+    return Sandbox(SandboxConfig(port=0, time_scale=time_scale))
+
+
+async def _serve(config: object, host: str, port: int, shown: dict[str, str]) -> None:
+    from dreamnodes.service import Service, ServiceConfig
+
+    assert isinstance(config, ServiceConfig)
+    service = Service(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        url = await service.start(host, port)
+        print(f"serve: {url}")
+        for label, value in shown.items():
+            if value:  # generated here: shown once, never again
+                print(f"{label}: {value}")
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await service.stop()

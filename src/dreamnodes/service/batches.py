@@ -1,0 +1,164 @@
+"""Batches: one node over an array of items at the account's limits, in the background.
+
+`run_items` does the work (each item a unit of work of its own, results in order); the
+batch's items, their run ids and results are kept in memory while it runs and written to the
+service's table as they come (at most once a second, and at the end), so a batch can be read
+after the server restarts. A batch the server was stopped in is `interrupted`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dreamnodes.execution.runner import Runner
+from dreamnodes.redact import scrub
+from dreamnodes.runlog.recorded import run_items
+from dreamnodes.service.envelope import RunSpec
+from dreamnodes.service.ledger import MARKER, ServiceStore
+
+__all__ = ["Batches"]
+
+_SAVE_EVERY = 1.0  # seconds between writes of a running batch
+
+
+class Batches:
+    """The service's batches: start one, read one, stop them all."""
+
+    def __init__(
+        self,
+        store: ServiceStore,
+        runner_for: Callable[[str], Runner],
+        *,
+        sandbox_id: str | None,
+        concurrency: int,
+        secrets_: list[str],
+        on_end: Callable[[str, str | None], None],
+    ) -> None:
+        self._store = store
+        self._runner_for = runner_for
+        self._sandbox_id = sandbox_id
+        self._concurrency = concurrency
+        self._secrets = secrets_
+        self._on_end = on_end
+        self._live: dict[str, dict[str, Any]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, spec: RunSpec, items: list[Any], *, key: str | None = None) -> str:
+        batch_id = "b_" + secrets.token_hex(10)
+        state: dict[str, Any] = {
+            "id": batch_id,
+            "node": spec.node,
+            "status": "running",
+            "notify_url": spec.notify_url,
+            "items": [{"index": i, "status": "pending", "run_id": None} for i in range(len(items))],
+        }
+        self._live[batch_id] = state
+        self._save(state)
+        task = asyncio.get_running_loop().create_task(self._run(state, spec, items, key))
+        self._tasks[batch_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(batch_id, None))
+        return batch_id
+
+    async def _run(
+        self, state: dict[str, Any], spec: RunSpec, items: list[Any], key: str | None
+    ) -> None:
+        marker = secrets.token_hex(8)
+        slots: list[dict[str, Any]] = state["items"]
+
+        def started(run_id: str, context: Mapping[str, Any] | None) -> None:
+            index = (context or {}).get("index")
+            if isinstance(index, int) and 0 <= index < len(slots):
+                slots[index].update(run_id=run_id, status="running")
+
+        options = {
+            MARKER: marker,
+            "batch_id": state["id"],
+            **(
+                {"sandbox": True, "base_url": None, "sandbox_id": self._sandbox_id}
+                if self._sandbox_id
+                else {}
+            ),
+            **({"idempotency_key": key} if key else {}),
+        }
+        self._store.expect(marker, started)
+        saved = time.monotonic()
+        try:
+            async for result in run_items(
+                self._runner_for(spec.provider),
+                self._store,
+                spec.node,
+                spec.params,
+                items,
+                spec.context,
+                wait=spec.wait,
+                timeout=spec.timeout,
+                concurrency=self._concurrency,
+                options=options,
+            ):
+                slot = slots[result.index]
+                if result.error is None:
+                    slot.update(status="succeeded", output=result.output)
+                else:
+                    slot.update(status="failed", error=result.error.to_dict())
+                if time.monotonic() - saved >= _SAVE_EVERY:
+                    self._save(state)
+                    saved = time.monotonic()
+            failed = sum(1 for s in slots if s["status"] != "succeeded")
+            state["status"] = "succeeded" if not failed else "failed"
+        except asyncio.CancelledError:
+            state["status"] = "interrupted"
+            for slot in slots:
+                if slot["status"] in ("pending", "running"):
+                    slot["status"] = "interrupted"
+            raise
+        finally:
+            self._store.forget(marker)
+            self._save(state, finished=True)
+            self._live.pop(state["id"], None)
+        self._on_end(state["id"], spec.notify_url)
+
+    def _save(self, state: dict[str, Any], *, finished: bool = False) -> None:
+        self._store.save_batch(
+            state["id"],
+            node=state["node"],
+            status=state["status"],
+            items=state["items"],
+            notify_url=state["notify_url"],
+            finished=finished,
+        )
+
+    def view(self, batch_id: str) -> dict[str, Any] | None:
+        """A batch with its progress and each item's run id, status and result, in order."""
+        live = self._live.get(batch_id)
+        found = dict(live) if live is not None else self._store.batch(batch_id)
+        if found is None:
+            return None
+        items: list[dict[str, Any]] = found["items"]
+        counts = {"total": len(items), "done": 0, "succeeded": 0, "failed": 0}
+        for item in items:
+            if item["status"] in ("succeeded", "failed", "interrupted"):
+                counts["done"] += 1
+            if item["status"] == "succeeded":
+                counts["succeeded"] += 1
+            elif item["status"] in ("failed", "interrupted"):
+                counts["failed"] += 1
+        view = {
+            "id": found["id"],
+            "node": found["node"],
+            "status": found["status"],
+            **counts,
+            "items": items,
+            "links": {"self": f"/v1/batches/{found['id']}"},
+        }
+        result: dict[str, Any] = scrub(view, self._secrets)
+        return result
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
