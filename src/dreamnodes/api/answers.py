@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from dreamnodes.api.agents_answers import READERS as AGENTS_READERS
 from dreamnodes.catalog.requests import ApiRequest, ApiResponse
 from dreamnodes.errors import DreamError
 
@@ -134,6 +135,7 @@ READERS: dict[str, Reader] = {
     "generation_list": _generation_list,
     "deleted": lambda resp, req, params: {"id": params.get("generation_id"), "deleted": True},
     "credits": _credits,
+    **AGENTS_READERS,
 }
 
 

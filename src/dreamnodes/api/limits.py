@@ -1,10 +1,11 @@
 """The per-API-key scheduler that keeps creates within the account's limits.
 
-Luma limits each account per model family: a number of generations running at once and a
-number of create requests in any sliding window of a minute. One `Scheduler` per (API key,
-base URL) holds the count of both, makes creates wait their turn (first come, first served)
-and lets the next one go the moment a slot frees up, so a loop runs at the limits and not
-below them.
+Luma limits each account per model family (the Dream Machine API: video and image; the Luma
+Agents API: one "agents" family for every create, 30 a minute and 10 unfinished by default):
+a number of generations running at once and a number of create requests in any sliding
+window of a minute. One `Scheduler` per (API key, base URL) holds the count of both, makes
+creates wait their turn (first come, first served) and lets the next one go the moment a
+slot frees up, so a loop runs at the limits and not below them.
 
 The scheduler is per process and per event loop: several concurrent tasks of one loop share
 it; separate processes with the same key do not know of each other (they learn of each
@@ -21,7 +22,8 @@ from dreamnodes.errors import DreamError
 
 VIDEO = "video"
 IMAGE = "image"
-FAMILIES: tuple[str, ...] = (VIDEO, IMAGE)
+AGENTS = "agents"  # the Luma Agents API: one RPM window and one concurrency cap per API client
+FAMILIES: tuple[str, ...] = (VIDEO, IMAGE, AGENTS)
 
 _VIDEO_TYPES = frozenset({"video", "upscale_video", "add_audio", "modify_video", "reframe_video"})
 _IMAGE_TYPES = frozenset({"image", "reframe_image"})
@@ -35,6 +37,8 @@ class Limits:
     video_per_minute: int = 20
     image_concurrent: int = 40
     image_per_minute: int = 80
+    agents_concurrent: int = 10
+    agents_per_minute: int = 30
     # A sandbox with time_scale 60 has a 1 s "minute".
     window_seconds: float = 60.0
 
@@ -44,6 +48,8 @@ class Limits:
             "video_per_minute",
             "image_concurrent",
             "image_per_minute",
+            "agents_concurrent",
+            "agents_per_minute",
         ):
             value = getattr(self, name)
             if value < 1:
@@ -66,9 +72,13 @@ class Limits:
         return replace(self, window_seconds=self.window_seconds / time_scale)
 
     def concurrent(self, family: str) -> int:
+        if family == AGENTS:
+            return self.agents_concurrent
         return self.video_concurrent if family == VIDEO else self.image_concurrent
 
     def per_window(self, family: str) -> int:
+        if family == AGENTS:
+            return self.agents_per_minute
         return self.video_per_minute if family == VIDEO else self.image_per_minute
 
 
@@ -90,6 +100,8 @@ def family_of(model: str | None, generation_type: str | None = None) -> str:
 def family_of_request(request: ApiRequest) -> str:
     """The family a create request counts in (its model and generation type say)."""
     body = request.json if isinstance(request.json, Mapping) else {}
+    if "type" in body and "generation_type" not in body:
+        return AGENTS  # the Luma Agents API's body names its `type`
     model, kind = body.get("model"), body.get("generation_type")
     return family_of(
         model if isinstance(model, str) else None, kind if isinstance(kind, str) else None
@@ -98,4 +110,6 @@ def family_of_request(request: ApiRequest) -> str:
 
 def _check_family(family: str) -> None:
     if family not in FAMILIES:
-        raise DreamError("invalid_input", f"unknown limit family {family!r}; allowed: video, image")
+        raise DreamError(
+            "invalid_input", f"unknown limit family {family!r}; allowed: {', '.join(FAMILIES)}"
+        )

@@ -14,6 +14,7 @@ import hashlib
 import math
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,6 +32,7 @@ class _Family:
     streak: int = 0  # 429s in a row without a create going through, for the backoff guess
     timer: asyncio.TimerHandle | None = None
     timer_at: float = 0.0
+    learned_per_window: int | None = None  # the service's own figure (X-RateLimit-Limit)
 
 
 class Ticket:
@@ -149,11 +151,33 @@ class Scheduler:
         if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
             hold = min(retry_after, 2 * window)
         else:
-            spacing = window / self.limits.per_window(family)
+            spacing = window / self._per_window(family)
             hold = min(spacing * 2 ** (state.streak - 1), window)
         now = self._now()
         state.hold_until = max(state.hold_until, now + hold)
         self._pump(family)
+
+    def learn(self, family: str, headers: Mapping[str, str]) -> None:
+        """Learn from a create's answer: `X-RateLimit-Limit` is the service's own per-minute
+        figure (it replaces ours); `Remaining: 0` while our own window still has room means
+        others use the key too, so no create goes before `X-RateLimit-Reset`."""
+        _check_family(family)
+        state = self._families[family]
+        limit = _number(headers.get("x-ratelimit-limit"))
+        if limit is not None and limit >= 1:
+            state.learned_per_window = int(limit)
+        remaining = _number(headers.get("x-ratelimit-remaining"))
+        reset = _number(headers.get("x-ratelimit-reset"))
+        now = self._now()
+        self._expire(family, now)
+        if remaining == 0 and reset is not None and len(state.sent) < self._per_window(family):
+            hold = min(max(0.0, reset - time.time()), self.limits.window_seconds)
+            state.hold_until = max(state.hold_until, now + hold)
+        self._pump(family)
+
+    def _per_window(self, family: str) -> int:
+        learned = self._families[family].learned_per_window
+        return learned if learned is not None else self.limits.per_window(family)
 
     def snapshot(self) -> dict[str, Any]:
         """Per family: running, creates in the window, tasks waiting, seconds still held."""
@@ -167,7 +191,7 @@ class Scheduler:
                 "waiting": sum(1 for w in state.waiters if not w.done()),
                 "held_seconds": max(0.0, state.hold_until - now),
                 "concurrent_limit": self.limits.concurrent(name),
-                "per_window_limit": self.limits.per_window(name),
+                "per_window_limit": self._per_window(name),
             }
         return out
 
@@ -230,7 +254,7 @@ class Scheduler:
             now = self._loop.time()
             self._expire(family, now)
             wake_at = state.hold_until if now < state.hold_until else 0.0
-            if len(state.sent) >= limits.per_window(family):
+            if len(state.sent) >= self._per_window(family):
                 wake_at = max(wake_at, state.sent[0] + limits.window_seconds)
             if wake_at > now:
                 self._wake_at(family, wake_at)
@@ -253,3 +277,13 @@ class Scheduler:
     def _on_timer(self, family: str) -> None:
         self._families[family].timer = None
         self._pump(family)
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None

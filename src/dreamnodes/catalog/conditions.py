@@ -11,7 +11,9 @@ Node files say *when* a part of a request applies and *what* goes into it as dat
       {"concepts": {"longer_than": 0}}          a list or text with more than N items/characters
 
 - a value template is JSON in which a string ``"$field"`` (or ``"$field.key"``) stands for the
-  input value; ``"$$text"`` is the literal ``"$text"``.
+  input value; ``"$$text"`` is the literal ``"$text"``; ``{"$fn": name, "value": ..., ...}``
+  calls one of the value functions of `dreamnodes.catalog.agents_values` (the part is left out
+  when its ``value`` is not given; other arguments not given take the function's default).
 
 json-e was the first choice for this; it re-parses every expression on every call (about
 270 us for the Dream Machine body, against 315 us for a whole SDK call), so dreamnodes keeps to
@@ -97,6 +99,8 @@ def compile_value(template: Any) -> tuple[Producer, frozenset[str]]:
             path = template[1:]
             return (lambda p: lookup(p, path)), frozenset({path.split(".")[0]})
         return (lambda p: template), frozenset()
+    if isinstance(template, Mapping) and "$fn" in template:
+        return _compile_function(template)
     if isinstance(template, Mapping):
         parts = [(key, *compile_value(value)) for key, value in template.items()]
 
@@ -119,3 +123,18 @@ def compile_value(template: Any) -> tuple[Producer, frozenset[str]]:
 
         return build_list, frozenset().union(*(refs for _, refs in items))
     return (lambda p: template), frozenset()
+
+
+def _compile_function(template: Mapping[str, Any]) -> tuple[Producer, frozenset[str]]:
+    from dreamnodes.catalog.agents_values import FUNCTIONS
+
+    function = FUNCTIONS[str(template["$fn"])]
+    args = [(name, *compile_value(arg)) for name, arg in template.items() if name != "$fn"]
+
+    def call(p: Params) -> Any:
+        given = {name: produce(p) for name, produce, _ in args}
+        if given.get("value", MISSING) is MISSING:
+            return MISSING
+        return function(**{k: v for k, v in given.items() if v is not MISSING})
+
+    return call, frozenset().union(*(refs for _, _, refs in args))

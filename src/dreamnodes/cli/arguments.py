@@ -29,7 +29,7 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     add("--timeout", type=float, default=None, metavar="S", help="how long to wait (default 900)")
     add("--download", default=None, metavar="DIR", help="save the assets to DIR/<id>.mp4|.jpg|.png")
     add("--max-attempts", type=int, default=5, metavar="N", help="attempts per request, 1 to 5")
-    add("--provider", default="luma", choices=("luma", "pixazo"))
+    add("--provider", default="luma", choices=("luma", "pixazo", "luma_agents"))
     where = run.add_mutually_exclusive_group()
     where.add_argument(
         "--base-url", default=None, metavar="URL", help="the provider's API base URL"

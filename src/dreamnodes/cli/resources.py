@@ -26,7 +26,8 @@ def sandbox_for(enabled: bool, provider: str) -> Iterator[tuple[str | None, str 
             field="sandbox",
         ) from None
     with Sandbox(SandboxConfig(port=0)) as sb:
-        yield (sb.pixazo_url if provider == "pixazo" else sb.luma_url), "sandbox-key"
+        urls = {"pixazo": sb.pixazo_url, "luma_agents": sb.luma_agents_url}
+        yield urls.get(provider, sb.luma_url), "sandbox-key"
 
 
 def key_env(provider: str) -> str:
@@ -37,7 +38,8 @@ def key_env(provider: str) -> str:
 def open_store(path: str | None) -> Any:
     from dreamnodes.runlog.store import RunStore
 
-    secrets = [v for v in (os.environ.get("LUMA_API_KEY"), os.environ.get("PIXAZO_API_KEY")) if v]
+    names = ("LUMA_API_KEY", "PIXAZO_API_KEY", "LUMA_AGENTS_API_KEY")
+    secrets = [v for v in (os.environ.get(name) for name in names) if v]
     return RunStore(path, secrets=secrets)
 
 

@@ -1,10 +1,11 @@
-"""Nodes that run on this machine: Download Asset, and the Generation Updated trigger."""
+"""Nodes that run on this machine: Download Asset, Upload File, the Generation Updated trigger."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from dreamnodes.callbacks.updates import generation_from_callback
+from dreamnodes.errors import DreamError
 
 if TYPE_CHECKING:
     from dreamnodes.execution.runner import Runner
@@ -18,6 +19,16 @@ async def run_local(
     params = prepared.params
     if handler == "generation_updated":
         return generation_from_callback(params["payload"])
+    if handler == "upload_file":
+        from dreamnodes.execution.uploads import PROVIDER, upload_path
+
+        if runner.provider != PROVIDER:
+            raise DreamError(
+                "invalid_input",
+                f"provider: upload_file runs on {PROVIDER}; run it with --provider {PROVIDER}",
+                field="provider",
+            )
+        return await upload_path(runner, params["path"], purpose=params.get("purpose", "input"))
     from dreamnodes.downloads.download import download
 
     saved = await download(

@@ -11,8 +11,9 @@ live beside it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 from dreamnodes.api import answers as results
 from dreamnodes.api.client import ApiClient
-from dreamnodes.api.limits import Limits, family_of_request
+from dreamnodes.api.limits import AGENTS, Limits, family_of_request
 from dreamnodes.api.lost_creates import luma_find_created
 from dreamnodes.api.retry import RetryPolicy
 from dreamnodes.api.scheduler import Scheduler, Ticket
@@ -99,6 +100,11 @@ class Runner:
     @property
     def client(self) -> ApiClient:
         if self._client is None:
+    @property
+    def account(self) -> str:
+        """A short hash of the API key: names the account in caches, never the key itself."""
+        return hashlib.sha256(self._key().encode()).hexdigest()[:16]
+
             credential = self.package.credential(self.provider)
             headers = {credential["header"]: credential["prefix"] + self._key()}
             headers.update(credential.get("extra_headers", {}))
@@ -250,8 +256,13 @@ class Runner:
         family = str(node.spec.get("family", "video"))
         ticket: Ticket | None = None
         if create and existing_id is None and self.scheduler is not None:
-            ticket = await self.scheduler.acquire(family)
+        if existing_id is None:
+            from dreamnodes.execution.uploads import with_uploads
+
+            prepared = await with_uploads(self, prepared)  # local files become file ids
+            ticket = await self.scheduler.acquire(limit_family)
         try:
+        limit_family = self._provider_spec.get("limits", family)
             if existing_id is not None:
                 output = await self.get(existing_id)
             else:
@@ -264,7 +275,11 @@ class Runner:
                     on_created(output["id"])
             if create and wait != "none":
                 output = await self.wait_for(
-                    output, timeout=timeout, family=family, callback=prepared.callback
+                    output,
+                    timeout=timeout,
+                    family=family,
+                    callback=prepared.callback,
+                    poll=prepared.provider.spec.get("poll"),
                 )
             elif ticket is not None and output.get("state") not in results.TERMINAL:
                 self.tracker.hold(output["id"], ticket)
@@ -282,8 +297,8 @@ class Runner:
         """The assets of a paid generation: a failure names the generation, which stays."""
         from dreamnodes.downloads.download import download_assets
 
-        try:
-            files = await download_assets(
+        async def save() -> dict[str, str]:
+            return await download_assets(
                 self.http,
                 output,
                 folder,
@@ -294,6 +309,16 @@ class Runner:
             error.generation_id = output["id"]
             error.message = (
                 f"generation {output['id']} completed, but its assets were not saved"
+
+        try:
+            try:
+                files = await save()
+            except DreamError as error:
+                if error.status != 403:
+                    raise
+                # An expired presigned URL (Luma Agents: one hour): a GET mints fresh ones.
+                output["assets"] = (await self.get(output["id"]))["assets"]
+                files = await save()
                 f" ({error.message}); get them later with download_asset or get_generation"
             )
             raise
@@ -313,6 +338,9 @@ class Runner:
 
     async def _look(self, output: dict[str, Any], sent: Any) -> dict[str, Any]:
         """The generation now; a retryable failure keeps what we knew (the next look retries)."""
+        agents = prepared.request.billable and family_of_request(prepared.request) == AGENTS
+        if agents and self.scheduler is not None:
+            self.scheduler.learn(AGENTS, response.headers)  # X-RateLimit-*
         try:
             latest = await self.get(output["id"])
         except DreamError as error:
@@ -325,13 +353,20 @@ class Runner:
 
     async def get(self, generation_id: str) -> dict[str, Any]:
         """The generation now (one Get Generation call, with its own retry budget)."""
-        prepared = self.prepare("get_generation", {"generation_id": generation_id})
+        node = self._provider_spec.get("generation_node", "get_generation")
+        prepared = self.prepare(node, {"generation_id": generation_id})
         return await self._send(prepared)
 
     async def wait_for(
         self,
         output: dict[str, Any],
         *,
+    @cached_property
+    def _provider_spec(self) -> Mapping[str, Any]:
+        """The manifest's entry of this provider (its `limits` family, its `generation_node`)."""
+        spec: Mapping[str, Any] = self.package.manifest["providers"][self.provider]
+        return spec
+
         timeout: float,
         family: str = "video",
         callback: Registration | None = None,
@@ -339,6 +374,7 @@ class Runner:
         """Wait until the generation ends (see `dreamnodes.execution.waiting`)."""
         return await wait_until_done(
             output,
+        poll: Sequence[float] | None = None,
             self._look,
             timeout=timeout,
             family=family,
@@ -347,6 +383,7 @@ class Runner:
             sleep=self.sleep,
         )
 
+            poll=poll,
 
 def _policy(retry: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
     if retry is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dreamnodes.api import answers as results
@@ -37,6 +37,7 @@ async def wait_until_done(
     callback: Registration | None = None,
     poll_scale: float = 1.0,
     sleep: Sleep = asyncio.sleep,
+    poll: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Poll until the generation completes or fails; a failure is `generation_failed`.
 
@@ -45,9 +46,11 @@ async def wait_until_done(
     generation) ends the listening and polling goes on. Without one arriving, the first
     look comes after a grace fit for the job and then at a slow pace, the last one at the
     deadline. Pixazo's status has no request echo: the created output's `request` is kept.
+    ``poll`` is the node's own schedule (seconds between looks, the last repeating).
     """
     sent = output.get("request")
-    polling = tuple(d / poll_scale for d in (VIDEO_POLLS if family == "video" else IMAGE_POLLS))
+    own = tuple(poll) if poll else (VIDEO_POLLS if family == "video" else IMAGE_POLLS)
+    polling = tuple(d / poll_scale for d in own)
     schedule = polling
     if callback is not None:
         grace = min(CALLBACK_GRACE.get(family, 30.0) / poll_scale, timeout / 2)
@@ -74,11 +77,13 @@ async def wait_until_done(
     if output["state"] == "failed":
         reason = output.get("failure_reason") or "no reason given"
         raise DreamError(
+        code = output.get("failure_code")
             "generation_failed",
-            f"generation {output['id']} failed: {reason}",
+            f"generation {output['id']} failed: {reason}" + (f" ({code})" if code else ""),
             generation_id=output["id"],
             failure_reason=output.get("failure_reason"),
         )
+            retryable=output.get("retryable") is True,
     return output
 
 
