@@ -98,13 +98,13 @@ class Runner:
         return key
 
     @property
-    def client(self) -> ApiClient:
-        if self._client is None:
-    @property
     def account(self) -> str:
         """A short hash of the API key: names the account in caches, never the key itself."""
         return hashlib.sha256(self._key().encode()).hexdigest()[:16]
 
+    @property
+    def client(self) -> ApiClient:
+        if self._client is None:
             credential = self.package.credential(self.provider)
             headers = {credential["header"]: credential["prefix"] + self._key()}
             headers.update(credential.get("extra_headers", {}))
@@ -252,17 +252,17 @@ class Runner:
         node = prepared.node
         if prepared.request is None:
             return await local.run_local(self, prepared, download_dir=download_dir)
-        create = node.kind == "create"
-        family = str(node.spec.get("family", "video"))
-        ticket: Ticket | None = None
-        if create and existing_id is None and self.scheduler is not None:
         if existing_id is None:
             from dreamnodes.execution.uploads import with_uploads
 
             prepared = await with_uploads(self, prepared)  # local files become file ids
+        create = node.kind == "create"
+        family = str(node.spec.get("family", "video"))
+        limit_family = self._provider_spec.get("limits", family)
+        ticket: Ticket | None = None
+        if create and existing_id is None and self.scheduler is not None:
             ticket = await self.scheduler.acquire(limit_family)
         try:
-        limit_family = self._provider_spec.get("limits", family)
             if existing_id is not None:
                 output = await self.get(existing_id)
             else:
@@ -305,10 +305,6 @@ class Runner:
                 allow_private_urls=self.allow_private_urls,
                 provider_url=self.base_url,
             )
-        except DreamError as error:
-            error.generation_id = output["id"]
-            error.message = (
-                f"generation {output['id']} completed, but its assets were not saved"
 
         try:
             try:
@@ -319,6 +315,10 @@ class Runner:
                 # An expired presigned URL (Luma Agents: one hour): a GET mints fresh ones.
                 output["assets"] = (await self.get(output["id"]))["assets"]
                 files = await save()
+        except DreamError as error:
+            error.generation_id = output["id"]
+            error.message = (
+                f"generation {output['id']} completed, but its assets were not saved"
                 f" ({error.message}); get them later with download_asset or get_generation"
             )
             raise
@@ -334,13 +334,13 @@ class Runner:
         response = await self.client.send(prepared.request)
         if attempts is not None:
             attempts.extend(response.attempts)
+        agents = prepared.request.billable and family_of_request(prepared.request) == AGENTS
+        if agents and self.scheduler is not None:
+            self.scheduler.learn(AGENTS, response.headers)  # X-RateLimit-*
         return results.read(prepared.provider.response, response, prepared.request, prepared.params)
 
     async def _look(self, output: dict[str, Any], sent: Any) -> dict[str, Any]:
         """The generation now; a retryable failure keeps what we knew (the next look retries)."""
-        agents = prepared.request.billable and family_of_request(prepared.request) == AGENTS
-        if agents and self.scheduler is not None:
-            self.scheduler.learn(AGENTS, response.headers)  # X-RateLimit-*
         try:
             latest = await self.get(output["id"])
         except DreamError as error:
@@ -357,33 +357,33 @@ class Runner:
         prepared = self.prepare(node, {"generation_id": generation_id})
         return await self._send(prepared)
 
-    async def wait_for(
-        self,
-        output: dict[str, Any],
-        *,
     @cached_property
     def _provider_spec(self) -> Mapping[str, Any]:
         """The manifest's entry of this provider (its `limits` family, its `generation_node`)."""
         spec: Mapping[str, Any] = self.package.manifest["providers"][self.provider]
         return spec
 
+    async def wait_for(
+        self,
+        output: dict[str, Any],
+        *,
         timeout: float,
         family: str = "video",
         callback: Registration | None = None,
+        poll: Sequence[float] | None = None,
     ) -> dict[str, Any]:
         """Wait until the generation ends (see `dreamnodes.execution.waiting`)."""
         return await wait_until_done(
             output,
-        poll: Sequence[float] | None = None,
             self._look,
             timeout=timeout,
             family=family,
             callback=callback,
+            poll=poll,
             poll_scale=self.poll_scale,
             sleep=self.sleep,
         )
 
-            poll=poll,
 
 def _policy(retry: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
     if retry is None:

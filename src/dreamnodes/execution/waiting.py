@@ -76,14 +76,14 @@ async def wait_until_done(
             raise _still_running(output, timeout)
     if output["state"] == "failed":
         reason = output.get("failure_reason") or "no reason given"
-        raise DreamError(
         code = output.get("failure_code")
+        raise DreamError(
             "generation_failed",
             f"generation {output['id']} failed: {reason}" + (f" ({code})" if code else ""),
             generation_id=output["id"],
             failure_reason=output.get("failure_reason"),
-        )
             retryable=output.get("retryable") is True,
+        )
     return output
 
 
