@@ -56,5 +56,5 @@ class ServiceConfig:
     @property
     def secrets(self) -> list[str]:
         """What must never appear in an answer: provider keys (and our own secrets)."""
-        keys = [e.api_key for e in self.endpoints.values() if e.api_key and not e.sandbox]
+        keys = [e.api_key for e in self.endpoints.values() if e.api_key]
         return [*keys, self.token, self.signing_secret]
