@@ -31,12 +31,15 @@ CASSETTES = ROOT / "cassettes"
 RECORD_HOST = "127.0.0.1"
 RECORD_PORT = 8787
 BASE = f"http://{RECORD_HOST}:{RECORD_PORT}"
-BASE_URLS = {"luma": BASE + "/dream-machine/v1", "pixazo": BASE}
+BASE_URLS = {"luma": BASE + "/dream-machine/v1", "pixazo": BASE, "luma_agents": BASE + "/agents/v1"}
 # Distinctive fake keys: test_cassettes_clean.py asserts they never reach a cassette.
 TEST_KEYS = {
     "luma": "luma-test-key-do-not-leak-0001",
     "pixazo": "pixazo-test-key-do-not-leak-0001",
+    "luma_agents": "luma-api-agents-test-key-do-not-leak-0001",
 }
+# Uploads of local files are cached across runs by default: never between recordings/replays.
+os.environ["DREAMNODES_UPLOAD_CACHE"] = "off"
 FILTERED = "<filtered>"
 SECRET_HEADERS = ("authorization", "ocp-apim-subscription-key", "cookie", "set-cookie")
 _SECRET_QUERY = re.compile(r"(?i)^(api[_-]?key|key|token|access[_-]?token|subscription[_-]?key)$")
@@ -162,6 +165,9 @@ async def play(
     On replay nothing sleeps and nothing is retried (a mismatch must fail, not be retried);
     when recording, polls are scaled down to match a fast sandbox.
     """
+    from dreamnodes.execution.uploads import forget
+
+    forget()  # an upload of an earlier scenario is not in this one's cassette
     runners: dict[str, Runner] = {}
     results: list[StepResult] = []
     sleep: Callable[[float], Awaitable[None]] | None = _no_sleep if replay else None

@@ -36,6 +36,7 @@ and by the tests (it is recorded once that node exists).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 PROMPT = "A tiger walking in snow"
@@ -454,3 +455,174 @@ SCENARIOS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
 }
+
+# -- Luma Agents API (Ray 3.2, UNI-1, Files) ------------------------------------------------------
+# A local file to upload (local paths in generation fields are tested in tests/agents: the
+# mapped request names the path, the recorded one the file id it became).
+FRAME = str(Path(__file__).resolve().parent / "agents" / "frame.png")
+
+
+def _agents(node: str, params: dict[str, Any], wait: str = "poll", **more: Any) -> dict[str, Any]:
+    return {"node": node, "params": params, "wait": wait, "provider": "luma_agents", **more}
+
+
+def _ray(prompt: str = PROMPT, **params: Any) -> dict[str, Any]:
+    return _agents("ray_video", {"prompt": prompt, "resolution": "360p", **params})
+
+
+def _uni(prompt: str = "A lighthouse on a cliff at sunset") -> dict[str, Any]:
+    return _agents("uni_image", {"prompt": prompt, "aspect_ratio": "16:9"})
+
+
+_UPLOAD = _agents("upload_file", {"path": FRAME}, wait="none")
+AGENTS_SCENARIOS: dict[str, dict[str, dict[str, Any]]] = {
+    "ray_video": {
+        "text_to_video": {
+            "steps": [
+                _ray(model="Ray 3.2", aspect_ratio="9:16")
+                | {"download": True, "expect": {"state": "completed", "model": "ray-3.2"}}
+            ]
+        },
+        "keyframes_in_seconds_and_percent": {
+            "steps": [
+                _uni(),
+                _ray(
+                    "The lighthouse at dawn, then at night",
+                    keyframes=[
+                        {"image": "{{steps[0].id}}", "at": "0s"},
+                        {"image": "{{steps[0].id}}", "at": "50%"},
+                    ],
+                    duration="10s",
+                ),
+            ]
+        },
+        "extend_forward": {
+            "steps": [_ray(), _ray("The tiger starts running", extend_from="{{steps[0].id}}")]
+        },
+    },
+    "ray_edit_video": {
+        "flex": {
+            "steps": [
+                _ray(),
+                _agents(
+                    "ray_edit_video",
+                    {
+                        "source": "{{steps[0].id}}",
+                        "prompt": "Turn it into a watercolor painting",
+                        "strength": "Flex 1",
+                        "depth": "Yes",
+                        "resolution": "360p",
+                    },
+                    expect={"state": "completed", "generation_type": "video_edit"},
+                ),
+            ]
+        },
+    },
+    "ray_reframe_video": {
+        "to_square": {
+            "steps": [
+                _ray(),
+                _agents(
+                    "ray_reframe_video",
+                    {"source": "{{steps[0].id}}", "aspect_ratio": "1:1", "resolution": "360p"},
+                    expect={"state": "completed", "generation_type": "video_reframe"},
+                ),
+            ]
+        },
+    },
+    "uni_image": {
+        "text_to_image": {"steps": [_uni() | {"expect": {"state": "completed", "model": "uni-1"}}]},
+        "manga_with_references": {
+            "steps": [
+                _uni(),
+                _agents(
+                    "uni_image",
+                    {
+                        "model": "UNI-1 Max",
+                        "prompt": "The same lighthouse, drawn as a manga panel",
+                        "style": "manga",
+                        "output_format": "png",
+                        "reference_images": ["{{steps[0].id}}", "generation:{{steps[0].id}}"],
+                    },
+                ),
+            ]
+        },
+    },
+    "uni_edit_image": {
+        "winter": {
+            "steps": [
+                _uni(),
+                _agents(
+                    "uni_edit_image",
+                    {"source": "{{steps[0].id}}", "prompt": "Make it winter, with snow"},
+                    expect={"state": "completed", "generation_type": "image_edit"},
+                ),
+            ]
+        },
+    },
+    "uni_layers": {
+        "layers": {
+            "steps": [
+                _uni(),
+                _agents(
+                    "uni_layers",
+                    {"source": "{{steps[0].id}}", "resolution": "1k"},
+                    expect={"state": "completed", "generation_type": "layering"},
+                ),
+            ]
+        },
+    },
+    "get_agents_generation": {
+        "after_create": {
+            "steps": [
+                _uni(),
+                _agents(
+                    "get_agents_generation",
+                    {"generation_id": "{{steps[0].id}}"},
+                    wait="none",
+                    expect={"id": "{{steps[0].id}}", "state": "completed"},
+                ),
+            ]
+        },
+        "unknown_id": {
+            "steps": [
+                _agents(
+                    "get_agents_generation",
+                    {"generation_id": "00000000-0000-4000-8000-000000000000"},
+                    wait="none",
+                    error="not_found",
+                )
+            ]
+        },
+    },
+    "list_files": {
+        "after_upload": {"steps": [_UPLOAD, _agents("list_files", {"limit": 10}, wait="none")]},
+    },
+    "get_file": {
+        "after_upload": {
+            "steps": [
+                _UPLOAD,
+                _agents(
+                    "get_file",
+                    {"file_id": "{{steps[0].id}}"},
+                    wait="none",
+                    expect={"state": "ready", "mime_type": "image/png"},
+                ),
+            ]
+        },
+    },
+    "delete_file": {
+        "after_upload": {
+            "steps": [
+                _UPLOAD,
+                _agents(
+                    "delete_file",
+                    {"file_id": "{{steps[0].id}}"},
+                    wait="none",
+                    expect={"deleted": True},
+                ),
+            ]
+        },
+    },
+}
+SCENARIOS.update(AGENTS_SCENARIOS)

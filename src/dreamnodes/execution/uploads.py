@@ -41,6 +41,11 @@ _SNIFFED = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "ebm
 _memory: dict[str, str] = {}  # cache key -> file id, this process
 
 
+def forget() -> None:
+    """Drop this process's memory of uploads (tests replaying cassettes start afresh)."""
+    _memory.clear()
+
+
 async def with_uploads(runner: Runner, prepared: Prepared) -> Prepared:
     """The call with every local file of its request uploaded and named by file id."""
     request = prepared.request
