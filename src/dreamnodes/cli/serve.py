@@ -15,12 +15,11 @@ import secrets
 import signal
 import sys
 
-from dreamnodes.errors import DreamError
-
 __all__ = ["add_serve_arguments", "serve"]
 
 TOKEN_ENV = "DREAMNODES_SERVE_TOKEN"
 SECRET_ENV = "DREAMNODES_SERVE_SIGNING_SECRET"
+_LUMA_PREFIX = "/dream-machine/v1"  # where the sandbox serves Luma's API under its root
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,12 +37,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--max-batch", type=int, default=1000, metavar="N", help="items in one batch")
     add("--max-body", type=int, default=1 << 20, metavar="BYTES", help="request body cap")
-    add("--time-scale", type=float, default=1.0, help=argparse.SUPPRESS)  # sandbox rehearsals
 
 
 def serve(args: argparse.Namespace) -> int:
     """Serve until stopped; exit 0 then, 1 if it cannot listen."""
-    from dreamnodes.cli.resources import allow_private_urls
+    from dreamnodes.cli.resources import allow_private_urls, sandbox_for
     from dreamnodes.service import Endpoint, ServiceConfig
     from dreamnodes.serving import raise_fd_limit
 
@@ -57,21 +55,18 @@ def serve(args: argparse.Namespace) -> int:
         allow_private_urls=allow_private_urls(args.allow_private_urls),
         max_batch=args.max_batch,
         max_body=args.max_body,
-        time_scale=args.time_scale,
     )
-    if config.limits is not None and args.time_scale != 1.0:
-        config.limits = config.limits.scaled(args.time_scale)
-    with contextlib.ExitStack() as stack:
-        if args.sandbox:
-            sandbox = stack.enter_context(_sandbox(args.time_scale))
+    with sandbox_for(args.sandbox, "luma") as (luma_url, key):
+        if luma_url is not None:
+            # One sandbox serves every provider: Pixazo's gateway is its root.
+            root = luma_url.removesuffix(_LUMA_PREFIX)
             config.endpoints = {
-                "luma": Endpoint(sandbox.luma_url, "sandbox-key", sandbox=True),
-                "pixazo": Endpoint(sandbox.pixazo_url, "sandbox-key", sandbox=True),
+                "luma": Endpoint(luma_url, key, sandbox=True),
+                "pixazo": Endpoint(root, key, sandbox=True),
             }
-            config.sandbox_id = sandbox.base_url
-            print(f"luma: {sandbox.luma_url}")
-            print(f"pixazo: {sandbox.pixazo_url}")
-            print(f"luma_agents: {sandbox.luma_agents_url}", flush=True)
+            config.sandbox_id = root
+            print(f"luma: {luma_url}")
+            print(f"pixazo: {root}", flush=True)
         shown = {
             "token": "" if token else config.token,
             "signing_secret": "" if secret else config.signing_secret,
@@ -84,18 +79,6 @@ def serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
     return 0
-
-
-def _sandbox(time_scale: float) -> contextlib.AbstractContextManager:  # type: ignore[type-arg]
-    try:
-        from dreamnodes.sandbox import Sandbox, SandboxConfig
-    except ImportError:
-        raise DreamError(
-            "invalid_input",
-            "--sandbox needs the [sandbox] extra: pip install 'dreamnodes[sandbox]'",
-            field="sandbox",
-        ) from None
-    return Sandbox(SandboxConfig(port=0, time_scale=time_scale))
 
 
 async def _serve(config: object, host: str, port: int, shown: dict[str, str]) -> None:
