@@ -409,6 +409,8 @@ ANCHORED_SAMPLES = {
     "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$(?!\\n)": "7ca76429-99d1-46ab-bb2e-84baa4acdb04",
     "^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$(?!\\n)": "tiger.mp4",
     "^[0-9a-f]{64}$(?!\\n)": "ab" * 32,
+    "^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$(?!\\n)": "a1b2-c3_d4",  # an Agents file id
+    "^\\d+(\\.\\d+)?(s|%)?$(?!\\n)": "2.5s",  # a keyframe position
     "^[a-z0-9_]{2,64}$(?!\\n)": "dolly_zoom",
     "^[a-z][a-z0-9_]*$(?!\\n)": "dream_machine",
     "^[a-z0-9_.]+\\.json$(?!\\n)": "dream_machine.input.json",
