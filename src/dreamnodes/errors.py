@@ -20,6 +20,7 @@ ErrorCode = Literal[
     "wait_timeout",
     "unknown_outcome",  # the request may or may not have taken effect; nothing was resent
     "internal_error",  # a bug in dreamnodes, not a problem with the input or the provider
+    "not_run",  # a loop item never started: the loop stopped after another item failed
 ]
 
 # Input problems exit 2 on the command line; everything else exits 1.
@@ -36,9 +37,21 @@ class Attempt:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class FieldError:
+    """One field's problem, as a form shows it beside the field."""
+
+    field: str
+    message: str
+
+
 @dataclass
 class DreamError(Exception):
-    """A failed node run: what went wrong, on which field, and whether retrying may help."""
+    """A failed node run: what went wrong, on which field, and whether retrying may help.
+
+    ``errors`` lists every field's problem when input was refused (a form shows them all at
+    once); the first is also ``field`` and ``message``.
+    """
 
     code: ErrorCode
     message: str
@@ -48,6 +61,7 @@ class DreamError(Exception):
     attempts: list[Attempt] = dataclasses.field(default_factory=list)
     generation_id: str | None = None
     failure_reason: str | None = None
+    errors: list[FieldError] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -68,6 +82,21 @@ class DreamError(Exception):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
+        if self.errors:
+            out["errors"] = [asdict(e) for e in self.errors]
         out["retryable"] = self.retryable
         out["attempts"] = [asdict(a) for a in self.attempts]
         return out
+
+    @classmethod
+    def of_fields(cls, problems: list[FieldError]) -> DreamError:
+        """One invalid_input error for several fields' problems (at least one)."""
+        first = problems[0]
+        message = first.message
+        if len(problems) > 1:
+            message += (
+                f" (and {len(problems) - 1} more: "
+                + "; ".join(p.message for p in problems[1:])
+                + ")"
+            )
+        return cls("invalid_input", message, field=first.field, errors=list(problems))

@@ -80,7 +80,7 @@ CASES: list[tuple[str, dict[str, object], dict[str, object] | None, str]] = [
     ("delete_generation", {"generation_id": "a/b"}, None, "generation_id"),
     ("delete_generation", {"generation_id": "{{ }}"}, {}, "generation_id"),
     # extend_video
-    ("extend_video", {"model": "ray-2", "prompt": "more"}, None, "generation_id"),
+    ("extend_video", {"model": "ray-2", "prompt": "more"}, None, "video"),  # the video to extend
     (
         "extend_video",
         {"model": "ray-2", "generation_id": "a/b", "prompt": "more"},

@@ -221,9 +221,10 @@ def test_the_schema_examples_are_valid() -> None:
             'callback_url: "/relative/path" is not a public http(s) URL',
         ),
         (
-            {"concepts": ["Dolly Zoom"]},
+            {"concepts": ["Z!"]},
             "concepts[0]",
-            'concepts[0]: "Dolly Zoom" does not have the expected form (^[a-z0-9_]{2,64}$)',
+            'concepts[0]: "Z!" is not a key of 2 to 64 lower-case letters, digits and'
+            " underscores (such as dolly_zoom)",
         ),
         (
             {"concepts": ["a1", "b2", "c3", "d4", "e5", "f6"]},
@@ -407,7 +408,7 @@ def _patterns(value: Any, where: str = "") -> list[tuple[str, str]]:
 # A valid value for each pattern anchored at the end: new ones must be added here.
 ANCHORED_SAMPLES = {
     "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$(?!\\n)": "7ca76429-99d1-46ab-bb2e-84baa4acdb04",
-    "^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$(?!\\n)": "tiger.mp4",
+    "^[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,198}[A-Za-z0-9._-])?$(?!\\n)": "my tiger.mp4",
     "^[0-9a-f]{64}$(?!\\n)": "ab" * 32,
     "^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$(?!\\n)": "a1b2-c3_d4",  # an Agents file id
     "^\\d+(\\.\\d+)?(s|%)?$(?!\\n)": "2.5s",  # a keyframe position

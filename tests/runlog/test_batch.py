@@ -104,9 +104,11 @@ def test_stop_on_error_lets_running_items_finish_and_marks_the_rest_not_run() ->
     assert results[1].error is not None and results[1].error.code == "insufficient_credits"
     for r in results[3:]:
         assert r.output is None and r.error is not None
-        assert r.error.message == "not run: stopped after item 1 failed"
-        assert r.error.code == "insufficient_credits"
-        assert r.error.retryable
+        assert r.error.message == (
+            "not run: stopped after the item at index 1 failed (insufficient_credits)"
+        )
+        assert r.error.code == "not_run" and r.stopped_by == 1
+        assert not r.error.retryable
 
 
 def test_progress_numbers_add_up() -> None:

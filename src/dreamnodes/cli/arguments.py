@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +17,55 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     add("--params", default="{}", metavar="JSON|@FILE", help="the node's inputs")
     add("--context", default=None, metavar="JSON|@FILE", help="values for {{ }} templates")
     add(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="set one input (repeatable)"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set one input (repeatable); a list, object, number or true/false field takes JSON",
+    )
+    add(
+        "--step",
+        action="append",
+        default=[],
+        metavar="NAME=JSON|@FILE",
+        help="an earlier step's output, at {{steps.NAME}} (repeatable)",
     )
     add(
         "--wait",
         nargs="?",
         const="poll",
-        default="none",
+        default=None,
         choices=("none", "poll", "callback"),
-        help="wait until a created generation ends: poll (the default for --wait) or callback",
+        help="wait until a created generation ends: poll (the default for --wait) or callback;"
+        " without the flag the node's own Wait For Completion field applies",
     )
-    add("--timeout", type=float, default=None, metavar="S", help="how long to wait (default 900)")
-    add("--download", default=None, metavar="DIR", help="save the assets to DIR/<id>.mp4|.jpg|.png")
+    add(
+        "--timeout",
+        type=seconds,
+        default=None,
+        metavar="S",
+        help="how long to wait, above 0 (default: the node's Wait Timeout, 900)",
+    )
+    add(
+        "--download",
+        default=None,
+        metavar="DIR",
+        help="save the assets to DIR/<id>.mp4|.jpg|.png (waits: polls unless --wait says how)",
+    )
     add("--max-attempts", type=int, default=5, metavar="N", help="attempts per request, 1 to 5")
+    add(
+        "--public-url",
+        default=None,
+        metavar="URL",
+        help="with --wait callback: the URL the provider reaches this run's callback receiver"
+        " at (a reverse proxy or tunnel; also DREAMNODES_PUBLIC_URL)",
+    )
+    add(
+        "--listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="with --wait callback: where the receiver listens (default 127.0.0.1, any port)",
+    )
     add("--provider", default="luma", choices=("luma", "pixazo", "luma_agents"))
     where = run.add_mutually_exclusive_group()
     where.add_argument(
@@ -84,6 +121,17 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         )
 
 
+def seconds(text: str) -> float:
+    """A --timeout: a finite number of seconds above 0 (refused before anything is sent)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a wait; give seconds above 0")
+    return value
+
+
 def read_json_arg(value: str | None, name: str) -> Any:
     """A JSON argument, given inline or as @FILE."""
     if value is None:
@@ -110,9 +158,55 @@ def run_params(args: argparse.Namespace) -> dict[str, Any]:
     params = read_json_arg(args.params, "params")
     if not isinstance(params, dict):
         raise DreamError("invalid_input", "params: expected a JSON object", field="params")
+    kinds = _field_types(args.node)
     for pair in args.set:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise DreamError("invalid_input", f"set: expected KEY=VALUE, got {pair!r}", field="set")
-        params[key] = value
+        params[key] = set_value(value, kinds.get(key))
     return params
+
+
+def set_value(text: str, types: frozenset[str] | None) -> Any:
+    """A --set value: JSON for a field that is not plain text (a list, an object, a number,
+    true/false), or where text starts a JSON list or object; else the text as it is."""
+    plain = types is None or "string" in types
+    if plain and not text.lstrip().startswith(("[", "{")):
+        return text
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return text  # validation says what the field takes
+
+
+def _field_types(node_id: str) -> dict[str, frozenset[str]]:
+    from dreamnodes.catalog.package import load_package
+    from dreamnodes.preparation.schema_view import compiled
+
+    pkg = load_package()
+    node = pkg.nodes.get(node_id)
+    if node is None:
+        return {}
+    fields = compiled(node.input_schema, pkg.registry).root.properties or {}
+    return {name: spec.types for name, spec in fields.items() if spec.types}
+
+
+def run_context(args: argparse.Namespace) -> dict[str, Any]:
+    """--context, with each --step NAME=JSON|@FILE put at steps.NAME."""
+    context = read_json_arg(args.context, "context")
+    context = {} if context is None else context
+    if not isinstance(context, dict):
+        raise DreamError("invalid_input", "context: expected a JSON object", field="context")
+    for pair in args.step:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise DreamError(
+                "invalid_input",
+                f"step: expected NAME=JSON or NAME=@FILE, got {pair!r}",
+                field="step",
+            )
+        steps = context.setdefault("steps", {})
+        if not isinstance(steps, dict):
+            raise DreamError("invalid_input", "context: steps is not an object", field="context")
+        steps[name.strip()] = read_json_arg(value, f"step {name.strip()}")
+    return context

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 from dreamnodes.catalog.package import load_package
-from dreamnodes.cli.arguments import read_json_arg, run_params
+from dreamnodes.cli.arguments import run_context, run_params
 from dreamnodes.cli.resources import (
     allow_private_urls,
     key_env,
@@ -23,16 +23,14 @@ from dreamnodes.errors import DreamError
 
 async def run(args: argparse.Namespace) -> int:
     from dreamnodes.api.limits import Limits
+    from dreamnodes.cli import loop
     from dreamnodes.cli.output import emit
     from dreamnodes.execution.runner import Runner
     from dreamnodes.preparation.prepare import estimate
-    from dreamnodes.runlog.recorded import run_items, run_recorded
+    from dreamnodes.runlog.recorded import run_recorded
 
     params = run_params(args)
-    context = read_json_arg(args.context, "context")
-    context = {} if context is None else context
-    if not isinstance(context, dict):
-        raise DreamError("invalid_input", "context: expected a JSON object", field="context")
+    context = run_context(args)
     # Limits checks the limit flags and the time scale, before anything runs.
     limits = Limits(
         video_concurrent=args.video_concurrent,
@@ -43,52 +41,107 @@ async def run(args: argparse.Namespace) -> int:
     policy = policy_for(args.max_attempts, args.time_scale)
     if args.dry_run:
         if args.each:
-            from dreamnodes.cli.progress import read_items
-
-            for index, item in enumerate(read_items(args.each)):
-                emit(
-                    estimate(
-                        args.node,
-                        params,
-                        {**context, "item": item, "index": index},
-                        provider=args.provider,
-                        base_url=args.base_url,
-                    )
-                )
-            return 0
+            return loop.dry_run(args, params, context)
         emit(estimate(args.node, params, context, provider=args.provider, base_url=args.base_url))
         return 0
+    wait = args.wait
+    if args.download and wait is None:
+        wait = _wait_to_download(args, params, context)
     store = None if args.no_store else open_store(args.store)
-    with sandbox_for(args.sandbox, args.provider) as (sandbox_url, sandbox_key):
-        key = sandbox_key or os.environ.get(key_env(args.provider))
-        runner = Runner(
-            api_key=key,
-            provider=args.provider,
-            base_url=sandbox_url or args.base_url,
-            retry=policy,
-            limits=limits,
-            poll_scale=args.time_scale,
-            allow_private_urls=allow_private_urls(args.allow_private_urls),
-        )
-        # A sandbox's port is thrown away with it: the record says "sandbox", and a retry
-        # starts a new one (it never sends a real key to whatever listens there later).
-        recorded = {"sandbox": True, "base_url": None} if args.sandbox else {}
-        async with runner:
-            if not args.each:
-                output = await run_recorded(
-                    runner,
-                    store,
-                    args.node,
-                    params,
-                    context,
-                    wait=args.wait,
-                    timeout=args.timeout,
-                    download_dir=args.download,
-                    options=recorded,
-                )
+    async with _receiver(args) as receiver:
+        with sandbox_for(args.sandbox, args.provider) as (sandbox_url, sandbox_key):
+            key = sandbox_key or os.environ.get(key_env(args.provider))
+            runner = Runner(
+                api_key=key,
+                provider=args.provider,
+                base_url=sandbox_url or args.base_url,
+                retry=policy,
+                limits=limits,
+                poll_scale=args.time_scale,
+                allow_private_urls=allow_private_urls(args.allow_private_urls),
+                receiver=receiver,
+            )
+            # A sandbox's port is thrown away with it: the record says "sandbox", and a retry
+            # starts a new one (it never sends a real key to whatever listens there later).
+            recorded = {"sandbox": True, "base_url": None} if args.sandbox else {}
+            async with runner:
+                if args.each:
+                    return await _run_each(args, runner, store, params, context, recorded, wait)
+                try:
+                    output = await run_recorded(
+                        runner,
+                        store,
+                        args.node,
+                        params,
+                        context,
+                        wait=wait,
+                        timeout=args.timeout,
+                        download_dir=args.download,
+                        options=recorded,
+                    )
+                except DreamError as error:
+                    raise _named(error, args, params, context) from None
                 emit(output)
                 return 0
-            return await _run_each(args, runner, store, params, context, run_items, recorded)
+
+
+def _wait_to_download(
+    args: argparse.Namespace, params: dict[str, Any], context: dict[str, Any]
+) -> str | None:
+    """--download without --wait: a create that would return at once polls instead (there
+    is nothing to download from a queued generation); a node's own wait field is kept."""
+    from dreamnodes.cli.loop import BLANK, item_context, read_lines
+    from dreamnodes.preparation.prepare import prepare
+
+    if args.each:
+        lines = [item for item in read_lines(args.each) if item is not BLANK]
+        context = item_context(context, lines[0] if lines else None, 0)
+    try:
+        prepared = prepare(args.node, params, context, provider=args.provider)
+    except DreamError:
+        return None  # the run itself reports it
+    return "poll" if prepared.node.kind == "create" and prepared.wait == "none" else None
+
+
+@contextlib.asynccontextmanager
+async def _receiver(args: argparse.Namespace) -> AsyncIterator[Any]:
+    """The run's callback receiver when --public-url / --listen (or their environment
+    variables) say how the provider reaches it; else None (the runner's own, on loopback)."""
+    public_url = args.public_url or os.environ.get("DREAMNODES_PUBLIC_URL") or None
+    listen = args.listen or os.environ.get("DREAMNODES_LISTEN") or None
+    if public_url is None and listen is None:
+        yield None
+        return
+    from dreamnodes.callbacks.receiver import CallbackReceiver
+
+    host, port = "127.0.0.1", 8788 if public_url else 0
+    if listen:
+        name, sep, number = listen.rpartition(":")
+        if not sep or not number.isdigit() or int(number) > 65535:
+            raise DreamError(
+                "invalid_input", f"listen: expected HOST:PORT, got {listen!r}", field="listen"
+            )
+        host, port = name.strip("[]") or "127.0.0.1", int(number)
+    async with CallbackReceiver(host=host, port=port, public_url=public_url) as receiver:
+        yield receiver
+
+
+def _named(
+    error: DreamError, args: argparse.Namespace, params: dict[str, Any], context: dict[str, Any]
+) -> DreamError:
+    """A 404 names what it could not find (the generation id the run asked for)."""
+    if error.code != "not_found":
+        return error
+    from dreamnodes.preparation.prepare import prepare
+
+    try:
+        values = prepare(args.node, params, context, provider=args.provider).params
+    except DreamError:
+        return error
+    ids = [str(values[k]) for k in ("generation_id", "to_generation_id") if values.get(k)]
+    if ids and not any(i in error.message for i in ids):
+        error.message = f"generation {' or '.join(ids)} not found: {error.message}"
+    return error
 
 
 async def _run_each(
@@ -97,45 +150,46 @@ async def _run_each(
     store: Any,
     params: dict[str, Any],
     context: dict[str, Any],
-    run_items: Any,
     recorded: dict[str, Any],
+    wait: str | None,
 ) -> int:
-    from dreamnodes.cli.progress import ProgressBar, read_items
+    from dreamnodes.cli import loop
+    from dreamnodes.cli.progress import ProgressBar
+    from dreamnodes.preparation.prepare import find_node, with_options
+    from dreamnodes.runlog.recorded import run_items
 
-    load_package().node(args.node)  # an unknown node fails once, not once per item
-    items = read_items(args.each)
+    find_node(load_package(), args.node)  # an unknown node fails once, not once per item
+    lines = loop.read_lines(args.each)
+
+    def check(item: Any, place: int) -> None:
+        prepared = runner.prepare(args.node, params, loop.item_context(context, item, place))
+        with_options(prepared, wait=wait, timeout=args.timeout)
+
+    problems = loop.check_all(lines, check)
+    if problems:
+        return loop.refuse(lines, problems)
+    positions = [place for place, item in enumerate(lines) if item is not loop.BLANK]
     bar = ProgressBar(sys.stderr)
-    failed = 0
     results: AsyncIterator[Any] = run_items(
         runner,
         store,
         args.node,
         params,
-        items,
+        [lines[place] for place in positions],
         context,
-        wait=args.wait,
+        wait=wait,
         timeout=args.timeout,
         download_dir=args.download,
         concurrency=args.concurrency,
         stop_on_error=args.stop_on_error,
         on_progress=bar,
         options=recorded,
+        positions=positions,
     )
     try:
-        async for result in results:
-            if result.error is not None:
-                failed += 1
-                line: dict[str, Any] = {"error": result.error.to_dict()}
-            else:
-                line = result.output
-            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-            sys.stdout.flush()
+        return await loop.report(lines, positions, results)
     finally:
         bar.close()
-    if failed:
-        sys.stderr.write(f"dreamnodes: {failed} of {len(items)} items failed\n")
-        return 1
-    return 0
 
 
 async def options(args: argparse.Namespace) -> int:
@@ -194,6 +248,7 @@ def rerun(record: Any, args: argparse.Namespace) -> int:
     else:
         unit = record.resume_key
     timeout = getattr(args, "timeout", None)
+    attempts = getattr(args, "max_attempts", None) or int(options.get("max_attempts", 5))
     store_path = getattr(args, "store", None)
 
     async def again(url: str | None, key: str | None) -> dict[str, Any]:
@@ -201,7 +256,7 @@ def rerun(record: Any, args: argparse.Namespace) -> int:
             api_key=key or os.environ.get(key_env(record.provider)),
             provider=record.provider,
             base_url=url or base_url or recorded_url,
-            retry=policy_for(int(options.get("max_attempts", 5)), scale),
+            retry=policy_for(attempts, scale),
             poll_scale=scale,
             allow_private_urls=allow_private_urls(None),
         ) as runner:

@@ -7,6 +7,18 @@ from typing import Any
 
 from dreamnodes.catalog.package import load_package
 from dreamnodes.preparation.inputs import option_labels
+from dreamnodes.preparation.prepare import find_node
+from dreamnodes.preparation.schema_view import Field, compiled
+
+_WORDS = {
+    "string": "text",
+    "integer": "whole number",
+    "number": "number",
+    "boolean": "true/false",
+    "object": "object",
+    "array": "list",
+    "null": "null",
+}
 
 
 def list_nodes(*, as_json: bool) -> int:
@@ -27,13 +39,14 @@ def list_nodes(*, as_json: bool) -> int:
 
 def describe(node_id: str, *, as_json: bool) -> int:
     pkg = load_package()
-    node = pkg.node(node_id)
+    node = find_node(pkg, node_id)
     if as_json:
         print(json.dumps({"node": node.spec, "input_schema": node.input_schema}, indent=2))
         return 0
     schema = node.input_schema
     labels = option_labels(schema, pkg.registry)
     required = set(schema.get("required", ()))
+    fields = compiled(schema, pkg.registry).root.properties or {}
     print(f"{node.spec['title']} ({node.id}) - {node.spec['action']}")
     print(f"  {node.spec['description']}")
     print(f"  category: {node.spec['category']}; providers: {', '.join(node.providers) or 'local'}")
@@ -41,11 +54,12 @@ def describe(node_id: str, *, as_json: bool) -> int:
     for name, prop in schema.get("properties", {}).items():
         resolved = _resolved(prop, pkg)
         title = prop.get("title") or resolved.get("title") or name
-        kind = resolved.get("type", "option" if name in labels else "any")
+        kind = kind_of(fields.get(name))
         flag = "required" if name in required else "optional"
         line = f"  {name:<18} {title} [{kind}, {flag}]"
-        if "default" in prop:
-            line += f" default {json.dumps(prop['default'])}"
+        spec = fields.get(name)
+        if spec is not None and spec.has_default:
+            line += f" default {json.dumps(spec.default)}"
         print(line)
         if name in labels:
             print(
@@ -58,6 +72,20 @@ def describe(node_id: str, *, as_json: bool) -> int:
     for rule in node.rules:
         print(f"  rule: {rule['field']}: {rule['message']}")
     return 0
+
+
+def kind_of(spec: Field | None) -> str:
+    """A field's type in words: "one of" (its options listed), "text", "URL", "list of text"."""
+    if spec is None:
+        return "any value"
+    if spec.options:
+        return "one of"
+    if spec.uri:
+        return "URL"
+    if "array" in spec.types and spec.items is not None:
+        return f"list of {kind_of(spec.items)}"
+    words = [_WORDS.get(t, t) for t in sorted(spec.types)]
+    return " or ".join(words) if words else "any value"
 
 
 def _resolved(prop: dict[str, Any], pkg: Any) -> dict[str, Any]:

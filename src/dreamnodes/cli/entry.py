@@ -8,21 +8,44 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from dreamnodes.cli.output import fail
 from dreamnodes.errors import DreamError
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is a DreamError (JSON on stdout, exit 2), not a traceback."""
+    """argparse, but a usage error is a DreamError (JSON on stdout, exit 2), not a traceback:
+    the usage line goes to stderr, a mistyped flag or command gets a "did you mean", and a
+    flag is never taken from its first letters (`--param` is not `--params`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+        self.set_defaults(_parser=self)  # the deepest parser used answers unknown flags
 
     def error(self, message: str) -> NoReturn:
-        raise DreamError("invalid_input", f"{self.prog}: {message}", field="arguments")
+        sys.stderr.write(self.format_usage())
+        raise DreamError("invalid_input", message + self._suggestion(message), field="arguments")
+
+    def _suggestion(self, message: str) -> str:
+        flags = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+        unknown = re.match(r"unrecognized arguments: (\S+)", message)
+        if unknown:
+            wrong, known = unknown.group(1).split("=")[0], flags
+        else:
+            choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+            if not choice:
+                return ""
+            wrong, known = choice.group(1), re.findall(r"'([^']*)'", choice.group(2))
+        likely = difflib.get_close_matches(wrong, known, n=1, cutoff=0.6)
+        return f"; did you mean {likely[0]}?" if likely else ""
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -99,7 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
-        args = build_parser(argv[0] if argv else None).parse_args(argv)
+        parser = build_parser(argv[0] if argv else None)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
         return _dispatch(args)
     except DreamError as error:
         return fail(error)

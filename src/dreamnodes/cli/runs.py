@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 
+from dreamnodes.cli.arguments import seconds
 from dreamnodes.errors import DreamError
 from dreamnodes.runlog.store import STATUSES, RunRecord, RunStore
 
@@ -50,10 +51,17 @@ def add_runs_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     retry.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=None,
         metavar="S",
-        help="wait this long (default: as recorded)",
+        help="wait this long, above 0 (default: as recorded)",
+    )
+    retry.add_argument(
+        "--max-attempts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="attempts per request, 1 to 5 (default: as recorded)",
     )
 
 

@@ -57,8 +57,11 @@ class Runner:
         sleep: Sleep = asyncio.sleep,
         receiver: CallbackReceiver | None = None,
         allow_private_urls: bool = False,
+        public_url: str | None = None,
     ) -> None:
         self.package = package or load_package()
+        # Where the provider reaches our own callback receiver (a proxy or tunnel to it).
+        self.public_url = public_url
         # Downloads may reach private addresses (besides this provider's own origin).
         self.allow_private_urls = allow_private_urls
         if provider not in self.package.manifest["providers"]:
@@ -138,12 +141,13 @@ class Runner:
         return Scheduler.shared(self._key(), self.base_url, self._limits)
 
     async def callbacks(self) -> CallbackReceiver:
-        """The callback receiver: the one given (already started), or our own on 127.0.0.1."""
+        """The callback receiver: the one given (already started), or our own on 127.0.0.1
+        (reached at ``public_url`` when given)."""
         async with self._receiver_lock:
             if self._receiver is None:
                 from dreamnodes.callbacks.receiver import CallbackReceiver
 
-                self._receiver = CallbackReceiver()
+                self._receiver = CallbackReceiver(public_url=self.public_url)
                 await self._receiver.start()
                 self._stop_receiver = True
         return self._receiver

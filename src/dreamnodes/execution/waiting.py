@@ -55,7 +55,8 @@ async def wait_until_done(
     if callback is not None:
         grace = min(CALLBACK_GRACE.get(family, 30.0) / poll_scale, timeout / 2)
         schedule = (grace, CALLBACK_PACE.get(family, 20.0) / poll_scale)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     polls = 0
     while output.get("state") not in results.TERMINAL:
         delay = schedule[min(polls, len(schedule) - 1)]
@@ -64,7 +65,7 @@ async def wait_until_done(
         if callback is not None and not callback.closed and now < deadline:
             heard = await callback.wait(output["id"], max(0.0, min(delay, deadline - now)))
         elif now + delay > deadline:
-            raise _still_running(output, timeout)
+            raise _still_running(output, timeout, now - started)
         else:
             await sleep(delay)
         polls += 1
@@ -73,7 +74,7 @@ async def wait_until_done(
             callback = None  # the service denies what a callback said: stop listening
             schedule, polls = polling, 0
         if output.get("state") not in results.TERMINAL and time.monotonic() >= deadline:
-            raise _still_running(output, timeout)
+            raise _still_running(output, timeout, time.monotonic() - started)
     if output["state"] == "failed":
         reason = output.get("failure_reason") or "no reason given"
         code = output.get("failure_code")
@@ -87,11 +88,12 @@ async def wait_until_done(
     return output
 
 
-def _still_running(output: Mapping[str, Any], timeout: float) -> DreamError:
+def _still_running(output: Mapping[str, Any], timeout: float, waited: float) -> DreamError:
+    # Said as it was: how long was waited, and the timeout (the next poll would pass it).
     return DreamError(
         "wait_timeout",
-        f"generation {output['id']} is still {output.get('state')} after {timeout:g} s;"
-        " get it later with get_generation",
+        f"generation {output['id']} is still {output.get('state')} after waiting"
+        f" {waited:.1f} s (timeout {round(timeout, 1):g} s); get it later with get_generation",
         generation_id=output["id"],
         retryable=True,
     )

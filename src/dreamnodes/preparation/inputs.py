@@ -8,11 +8,13 @@ what a form shows for each option field.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from referencing import Registry
 
+from dreamnodes.preparation import spelling
 from dreamnodes.preparation.schema_view import BOOLEANS, INTEGER, NUMBER, Field, compiled
 
 __all__ = ["normalise", "option_labels", "with_defaults"]
@@ -29,11 +31,19 @@ def normalise(
 
 
 def with_defaults(
-    params: Mapping[str, Any], schema: Mapping[str, Any], registry: Registry[Any]
+    params: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    registry: Registry[Any],
+    *,
+    required_only: bool = False,
 ) -> dict[str, Any]:
-    """A new dict with the schema's top-level defaults added for fields that are absent."""
+    """A new dict with the schema's top-level defaults added for fields that are absent
+    (``required_only``: only for required fields, as a form pre-fills them)."""
     out = dict(params)
-    for name, spec in (compiled(schema, registry).root.properties or {}).items():
+    root = compiled(schema, registry).root
+    for name, spec in (root.properties or {}).items():
+        if required_only and name not in root.required:
+            continue
         if spec.has_default and name not in out:
             out[name] = copy.deepcopy(spec.default)
     return out
@@ -64,12 +74,21 @@ def _normalise_object(value: Mapping[str, Any], spec: Field) -> dict[str, Any]:
 
 
 def _normalise_value(value: Any, spec: Field) -> Any:
+    if spec.options and not spec.allows(value):
+        found = spec.candidates(value)
+        if len(found) == 1:
+            return found[0]  # an ambiguous spelling is left for `validate` to explain
     if isinstance(value, str):
-        if spec.options and not spec.allows(value):
-            label = spec.by_label.get(value.strip().casefold(), _NOT_FOUND)
-            if label is not _NOT_FOUND:
-                return label
         if "string" in spec.types:
+            if (
+                spec.pattern
+                and value.isprintable()
+                and _lower_key(spec.pattern)
+                and not _fits(spec.pattern, value)
+            ):
+                keyed = spelling.snake(value)  # a title where a key is asked: "Dolly Zoom"
+                if keyed and _fits(spec.pattern, keyed):
+                    return keyed
             return value
         text = value.strip()
         if "boolean" in spec.types and text.casefold() in BOOLEANS:
@@ -88,7 +107,16 @@ def _normalise_value(value: Any, spec: Field) -> Any:
     return value
 
 
-_NOT_FOUND = object()
+def _lower_key(pattern: str) -> bool:
+    """A field of lower-case keys (concepts: dolly_zoom), where a title may stand for its key."""
+    return _fits(pattern, "ab_c") and not _fits(pattern, "AB_C")
+
+
+def _fits(pattern: str, value: str) -> bool:
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:  # pragma: no cover - the schemas' patterns are Python-compatible
+        return True
 
 
 # ---------------------------------------------------------------- validate

@@ -5,6 +5,9 @@ Everything here raises before anything is sent; `dreamnodes.execution.runner` do
 
 from __future__ import annotations
 
+import difflib
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -14,12 +17,40 @@ from dreamnodes.catalog.pricing import estimate_usd
 from dreamnodes.catalog.requests import ApiRequest
 from dreamnodes.errors import DreamError
 from dreamnodes.preparation import inputs, templates, usable, validation
+from dreamnodes.preparation.videos import resolve_video
 
 if TYPE_CHECKING:
     from dreamnodes.callbacks.receiver import Registration
 
 WAIT_MODES: tuple[str, ...] = ("none", "poll", "callback")
 DEFAULT_TIMEOUT = 900.0
+MAX_TIMEOUT = 86400.0
+
+
+def find_node(pkg: Package, node_id: str) -> Node:
+    """The node, or an error suggesting the likely one ("did you mean dream_machine?")."""
+    if node_id in pkg.nodes:
+        return pkg.node(node_id)
+    likely = difflib.get_close_matches(str(node_id), list(pkg.nodes), n=1, cutoff=0.5)
+    hint = f"did you mean {likely[0]}? " if likely else ""
+    raise DreamError(
+        "invalid_input",
+        f"node: unknown node {node_id!r}; {hint}nodes: {', '.join(pkg.nodes)}",
+        field="node",
+    )
+
+
+def check_timeout(timeout: float) -> float:
+    """A wait timeout in seconds: a finite number above 0, at most a day."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise DreamError("invalid_input", "timeout: expected a number of seconds", field="timeout")
+    if not math.isfinite(timeout) or timeout <= 0 or timeout > MAX_TIMEOUT:
+        raise DreamError(
+            "invalid_input",
+            f"timeout: {timeout:g} is not a wait; give seconds above 0, at most {MAX_TIMEOUT:g}",
+            field="timeout",
+        )
+    return float(timeout)
 
 
 @dataclass(frozen=True)
@@ -45,7 +76,7 @@ def prepare(
 ) -> Prepared:
     """Resolve templates, normalise labels, validate, check rules and map: raises DreamError."""
     pkg = package or load_package()
-    node = pkg.node(node_id)
+    node = find_node(pkg, node_id)
     if not isinstance(params, Mapping):
         raise DreamError("invalid_input", "params: expected a JSON object", field="params")
     # Text that is not Unicode or absurd nesting would break a later stage (the request, the
@@ -54,7 +85,10 @@ def prepare(
     if context:
         usable.check_usable(context, "context")
     rendered = templates.render(dict(params), context or {})
+    rendered = resolve_video(rendered, node.input_schema.get("properties", {}))
     values = inputs.normalise(rendered, node.input_schema, pkg.registry)
+    # A field the form requires and gives a default is filled like a form pre-fills it.
+    values = inputs.with_defaults(values, node.input_schema, pkg.registry, required_only=True)
     try:
         node.fast_validator(values)
     except Exception:  # the fast path only says no; jsonschema says why
@@ -120,8 +154,23 @@ def estimate(
         full = inputs.with_defaults(prepared.params, prepared.node.input_schema, pkg.registry)
         out["estimate_usd"] = estimate_usd(price, full)
         if "note" in price:
-            out["estimate_note"] = price["note"]
+            out["estimate_note"] = price_note(price, full)
     return out
+
+
+def price_note(price: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """The price's note, said of this estimate: "for model ray-2, resolution 4k, duration 9s:
+    ..." (the values it was priced by, defaults filled in)."""
+    names = [price["by"]] if "by" in price else []
+    names += [name for name in price.get("factors", {}) if name not in names]
+    if price.get("per_second_of") and price["per_second_of"] not in names:
+        names.append(price["per_second_of"])
+    used = [f"{name} {_shown(params[name])}" for name in names if name in params]
+    return f"for {', '.join(used)}: {price['note']}" if used else str(price["note"])
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def with_options(
@@ -134,6 +183,8 @@ def with_options(
             f"wait: {wait!r} is not one of {', '.join(WAIT_MODES)}",
             field="wait",
         )
+    if timeout is not None:
+        timeout = check_timeout(timeout)
     return replace(
         prepared,
         wait=prepared.wait if wait is None else wait,

@@ -19,6 +19,8 @@ from referencing import Registry
 from referencing._core import Resolver
 from referencing.jsonschema import DRAFT202012
 
+from dreamnodes.preparation import spelling
+
 BOOLEANS = {
     "yes": True,
     "true": True,
@@ -61,13 +63,14 @@ class Field:
 
     types: frozenset[str] = frozenset()
     options: tuple[tuple[Any, str], ...] = ()
-    by_label: dict[str, Any] = field(default_factory=dict)
+    spellings: dict[str, tuple[int, ...]] = field(default_factory=dict)
     properties: dict[str, Field] | None = None
     required: frozenset[str] = frozenset()
     items: Field | None = None
     uri: bool = False
     has_default: bool = False
     default: Any = None
+    pattern: str | None = None
 
     def at(self, path: Sequence[str | int]) -> Field | None:
         here: Field | None = self
@@ -79,6 +82,10 @@ class Field:
 
     def allows(self, value: Any) -> bool:
         return any(same(value, const) for const, _ in self.options)
+
+    def candidates(self, value: Any) -> list[Any]:
+        """The option values `value` may be a spelling of (see `spelling`)."""
+        return [self.options[p][0] for p in spelling.match(value, self.spellings)]
 
 
 @dataclass
@@ -155,18 +162,12 @@ def _field(view: Any) -> Field:
         options = [(o["const"], str(o.get("title", o["const"]))) for o in choices]
     elif isinstance(view.get("enum"), list):
         options = [(v, v if isinstance(v, str) else json.dumps(v)) for v in view["enum"]]
-    by_label: dict[str, Any] = {}
-    for const, title in options:
-        by_label.setdefault(title.strip().casefold(), const)
-    for const, _ in options:
-        if isinstance(const, str):
-            by_label.setdefault(const.strip().casefold(), const)
     properties = view.get("properties")
     items = view.get("items")
     return Field(
         types=types,
         options=tuple(options),
-        by_label=by_label,
+        spellings=spelling.index(options),
         properties={k: _field(v) for k, v in properties.items()}
         if isinstance(properties, dict)
         else None,
@@ -175,6 +176,7 @@ def _field(view: Any) -> Field:
         uri=view.get("format") == "uri",
         has_default="default" in view,
         default=view.get("default"),
+        pattern=view["pattern"] if isinstance(view.get("pattern"), str) else None,
     )
 
 

@@ -13,7 +13,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry
 
 from dreamnodes.catalog.conditions import compile_when
-from dreamnodes.errors import DreamError
+from dreamnodes.errors import DreamError, FieldError
 from dreamnodes.preparation.schema_view import Field, compiled
 
 __all__ = ["check_rules", "validate"]
@@ -30,16 +30,39 @@ _TYPE_WORDS = {
 
 
 def validate(params: Mapping[str, Any], schema: Mapping[str, Any], registry: Registry[Any]) -> None:
-    """Check params against the schema; raise DreamError("invalid_input") explaining one problem."""
+    """Check params against the schema; raise DreamError("invalid_input") explaining every
+    field's problem (one per field, the most relevant first)."""
     made = compiled(schema, registry)
-    errors = made.validator.iter_errors(params)
-    first = next(errors, None)
-    if first is None:
+    found = list(made.validator.iter_errors(params))
+    if not found:
         return
-    error = best_match([first, *errors])
+    groups: dict[str, list[ValidationError]] = {}
+    for error in found:
+        groups.setdefault(_group(error), []).append(error)
+    first = _group(best_match(found))
+    order = [first, *(g for g in groups if g != first)]
+    problems: list[FieldError] = []
+    seen: set[str] = set()
+    for group in order:
+        error = best_match(groups[group])
+        name, message = _explain(error, list(error.absolute_path), made.root)
+        if name not in seen:
+            seen.add(name)
+            problems.append(FieldError(name, f"{name}: {message}"))
+    raise DreamError.of_fields(problems)
+
+
+def _group(error: ValidationError) -> str:
+    """Errors are reported one per top-level field (a missing field counts as its own)."""
     path = list(error.absolute_path)
-    name, message = _explain(error, path, made.root)
-    raise DreamError("invalid_input", f"{name}: {message}", field=name)
+    if path:
+        return str(path[0])
+    if error.validator == "required" and isinstance(error.instance, Mapping):
+        missing = [n for n in cast(list[str], error.validator_value) if n not in error.instance]
+        return missing[0] if missing else ""
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        return f"unknown:{error.message}"
+    return ""
 
 
 def _explain(error: ValidationError, path: list[str | int], root: Field) -> tuple[str, str]:
@@ -50,6 +73,11 @@ def _explain(error: ValidationError, path: list[str | int], root: Field) -> tupl
     if keyword == "required" and isinstance(value, Mapping):
         missing = [n for n in cast(list[str], error.validator_value) if n not in value]
         return _dotted([*path, missing[0]]), "is required"
+    if spec is not None and spec.options and not spec.allows(value):
+        candidates = spec.candidates(value)
+        if len(candidates) > 1:
+            shown = ", ".join(title for const, title in spec.options if const in candidates)
+            return here, f"{_show(value)} is ambiguous: it could be {shown}; say which"
     if keyword in ("additionalProperties", "unevaluatedProperties") and isinstance(value, Mapping):
         known = list((spec.properties if spec else None) or {})
         extra = [k for k in value if k not in known] or list(value)
@@ -117,11 +145,24 @@ def _show(value: Any) -> str:
     return json.dumps(value)
 
 
+# What each pattern of the schemas asks for, in words: a user never sees a regular expression.
+_PATTERN_WORDS = {
+    "^[a-z0-9_]{2,64}$(?!\\n)": "a key of 2 to 64 lower-case letters, digits and underscores"
+    " (such as dolly_zoom)",
+    "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$(?!\\n)": "an id of letters, digits, '_', '.', ':'"
+    " and '-' (up to 128)",
+    "^https?://[^\\s/]+": "an http:// or https:// URL",
+    "^[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,198}[A-Za-z0-9._-])?$(?!\\n)": "a plain file name of"
+    " letters, digits, spaces, '.', '-' and '_' (no folders), starting with a letter or digit",
+}
+
+
 def _unlike(value: Any, pattern: str) -> str:
-    # `$(?!\n)` is `$` that also refuses a trailing line break (Python's `$` allows one).
-    shown = pattern.replace("$(?!\\n)", "$")
     why = " (it contains a line break)" if isinstance(value, str) and "\n" in value else ""
-    return f"{_show(value)} does not have the expected form ({shown}){why}"
+    wanted = _PATTERN_WORDS.get(pattern)
+    if wanted is None:
+        return f"{_show(value)} is not in the form this field takes{why}"
+    return f"{_show(value)} is not {wanted}{why}"
 
 
 def _length(value: Any) -> int:
@@ -160,14 +201,19 @@ def _dotted(path: Sequence[str | int]) -> str:
 
 
 def check_rules(params: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) -> None:
-    """Raise DreamError("invalid_input") for the first rule whose `when` holds for params.
+    """Raise DreamError("invalid_input") listing every rule whose `when` holds for params
+    (one per field, in the rules' order).
 
     Rules are data (see `dreamnodes.catalog.conditions`); each is compiled once and cached.
     """
+    problems: list[FieldError] = []
     for rule in rules:
         if _condition(json.dumps(rule["when"], sort_keys=True))(params):
             name = str(rule["field"])
-            raise DreamError("invalid_input", f"{name}: {rule['message']}", field=name)
+            if all(p.field != name for p in problems):
+                problems.append(FieldError(name, f"{name}: {rule['message']}"))
+    if problems:
+        raise DreamError.of_fields(problems)
 
 
 @functools.lru_cache(maxsize=1024)

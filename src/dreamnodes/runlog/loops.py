@@ -8,8 +8,8 @@ handed out (so one slow item cannot make the buffer of finished later items grow
 
 With `stop_on_error`, the first failure stops new items from starting; running items finish
 and are yielded with their own result; every item never started is yielded with a DreamError
-whose message is "not run: stopped after item N failed" (N the 0-based index of the failure),
-whose code is that failure's code (the reason it did not run) and which is `retryable`.
+`not_run` ("not run: stopped after the item at index N failed (its code)") and the failing
+item's index as `stopped_by`. Such an item was never sent: running it again is safe.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from dreamnodes.errors import DreamError
 
-NOT_RUN_PREFIX = "not run: stopped after item"
+NOT_RUN_PREFIX = "not run: stopped after the item at index"
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class ItemResult:
     item: Any
     output: dict[str, Any] | None
     error: DreamError | None
+    stopped_by: int | None = None  # not run: the index of the item whose failure stopped the loop
 
     @property
     def ok(self) -> bool:
@@ -172,11 +173,8 @@ async def run_each(
                     index,
                     items[index],
                     None,
-                    DreamError(
-                        stopped.code,
-                        f"{NOT_RUN_PREFIX} {stopped_at} failed",
-                        retryable=True,
-                    ),
+                    DreamError("not_run", f"{NOT_RUN_PREFIX} {stopped_at} failed ({stopped.code})"),
+                    stopped_by=stopped_at,
                 )
                 tally.done += 1
                 tally.skipped += 1

@@ -217,11 +217,17 @@ async def run_items(
     stop_on_error: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     options: Mapping[str, Any] | None = None,
+    positions: Sequence[int] | None = None,
 ) -> AsyncIterator[ItemResult]:
-    """Run a node once per item (``{{item...}}``, ``{{index}}`` in params), results in order."""
+    """Run a node once per item (``{{item...}}``, ``{{index}}`` in params), results in order.
+
+    ``positions`` gives each item's own index (``{{index}}`` and its unit of work) when the
+    items are not all the places of the input (the command line keeps blank lines' places).
+    """
     base = dict(context or {})
 
-    async def one(index: int, item: Any) -> dict[str, Any]:
+    async def one(place: int, item: Any) -> dict[str, Any]:
+        index = place if positions is None else positions[place]
         return await run_recorded(
             runner,
             store,

@@ -40,7 +40,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("generate_image", {**IMAGE_OK, "callback_url": "not a url"}, "callback_url"),
     ("upscale_video", {"generation_id": "../credits"}, "generation_id"),
     ("upscale_video", {"generation_id": GEN, "resolution": "720p"}, "resolution"),
-    ("upscale_video", {"resolution": "4k"}, "generation_id"),
+    ("upscale_video", {"resolution": "4k"}, "video"),
     ("add_audio", {"generation_id": "a/b"}, "generation_id"),
     ("add_audio", {"generation_id": GEN, "prompt": 42}, "prompt"),
     ("add_audio", {"generation_id": GEN, "negative_prompt": ["music"]}, "negative_prompt"),
@@ -70,7 +70,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         "grid_position_x",
     ),
     ("reframe_video", {**REFRAME_OK, "y_start": 1.5, "y_end": 3}, "y_start"),
-    ("reframe_video", {"aspect_ratio": "9:16", "model": "ray-2"}, "media_url"),
+    ("reframe_video", {"aspect_ratio": "9:16", "model": "ray-2"}, "video"),
     ("reframe_image", {"media_url": IMG, "aspect_ratio": "1:1", "model": "ray-2"}, "model"),
     (
         "reframe_image",

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from dreamnodes.runlog.loops import NOT_RUN_PREFIX
 from dreamnodes.sandbox import Sandbox, SandboxConfig
 
 from .conftest import FOX, RunCli, write_items
@@ -49,26 +48,27 @@ def test_every_item_succeeds_exit_zero(run_cli: RunCli, sandbox: Sandbox, tmp_pa
     assert all(line["state"] == "completed" for line in result.lines)
 
 
-def test_template_error_is_that_items_line_and_the_rest_run(
+def test_template_error_in_one_line_refuses_the_loop_before_anything_is_sent(
     run_cli: RunCli, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     items = [{"p": "first cat"}, {"q": "no p here"}, {"p": "third cat"}]
     path = write_items(tmp_path / "items.jsonl", items)
     before = len(sandbox.generations())
     result = run_cli(*_argv(sandbox, path, tmp_path / "s.db"))
-    assert result.code != 0
-    assert len(result.lines) == 3
-    assert result.lines[0]["state"] == "completed"
+    assert result.code == 2
+    assert [line["line"] for line in result.lines] == [1, 2, 3]
     error = result.lines[1]["error"]
     assert error["code"] == "template_error"
     assert "item.p" in error["message"] and "q" in error["message"]  # names the keys there
-    assert result.lines[2]["state"] == "completed"
-    assert len(sandbox.generations()) == before + 2
-    assert "1 of 3 items failed" in result.err
+    for line in (result.lines[0], result.lines[2]):
+        assert line["error"]["code"] == "not_run" and "line 2" in line["error"]["message"]
+    assert len(sandbox.generations()) == before
+    assert "1 of 3 items invalid (line 2); nothing was sent" in result.err
 
 
 def test_stop_on_error_stops_new_items(run_cli: RunCli, sandbox: Sandbox, tmp_path: Path) -> None:
-    items = [{"p": "one dog"}, {"missing": True}, {"p": "three dog"}, {"p": "four dog"}]
+    # The sandbox's moderation fails prompts that mention "blacklisted".
+    items = [{"p": "one dog"}, {"p": "a blacklisted dog"}, {"p": "three dog"}, {"p": "four"}]
     path = write_items(tmp_path / "items.jsonl", items)
     before = len(sandbox.generations())
     result = run_cli(
@@ -77,10 +77,12 @@ def test_stop_on_error_stops_new_items(run_cli: RunCli, sandbox: Sandbox, tmp_pa
     assert result.code == 1
     assert len(result.lines) == 4
     assert result.lines[0]["state"] == "completed"
-    assert result.lines[1]["error"]["code"] == "template_error"
+    assert result.lines[1]["error"]["code"] == "generation_failed"
     for line in result.lines[2:]:
-        assert line["error"]["message"].startswith(f"{NOT_RUN_PREFIX} 1 failed")
-    assert len(sandbox.generations()) == before + 1
+        assert line["error"]["code"] == "not_run"
+        assert line["error"]["message"] == "not run: stopped after line 2 failed"
+        assert line["error"]["retryable"] is False
+    assert len(sandbox.generations()) == before + 2
 
 
 def test_a_failed_generation_is_an_error_line(
