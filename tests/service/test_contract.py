@@ -36,13 +36,20 @@ def finished(client: httpx.Client, run_id: str, seconds: float = 30) -> dict[str
 
 def test_every_api_call_needs_the_token(served: tuple[Service, str]) -> None:
     url = served[1]
-    for path in ("/v1/nodes", "/v1/runs", "/openapi.json", "/v1/runs/r_x"):
+    for path in ("/v1/nodes", "/v1/nodes/dream_machine", "/v1/runs", "/v1/runs/r_x"):
         assert httpx.get(url + path).status_code == 401
         wrong = httpx.get(url + path, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
         assert wrong.headers["www-authenticate"].startswith("Bearer")
-    posted = httpx.post(url + RUNS, json={"params": PARAMS})
-    assert posted.status_code == 401
+    for path in (RUNS, "/v1/nodes/dream_machine/batches"):
+        assert httpx.post(url + path, json={"params": PARAMS}).status_code == 401
+
+
+def test_the_openapi_document_is_public(served: tuple[Service, str]) -> None:
+    # It holds only the schemas; tools (Dify, GPT actions) import it by URL with no headers.
+    answer = httpx.get(served[1] + "/openapi.json")
+    assert answer.status_code == 200
+    assert answer.json()["openapi"].startswith("3.1")
 
 
 def test_loopback_by_default(served: tuple[Service, str]) -> None:

@@ -227,7 +227,7 @@ def build_app(service: Service) -> Starlette:
             Route("/", page),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             Route("/v1/session", session, methods=["GET", "POST", "DELETE"]),
-            Route("/openapi.json", guarded(document)),
+            Route("/openapi.json", document),  # public: schemas only, imported by URL
             Route("/v1/nodes", guarded(nodes)),
             Route("/v1/nodes/{node}", guarded(node)),
             Route("/v1/nodes/{node}/runs", guarded(post_run), methods=["POST"]),

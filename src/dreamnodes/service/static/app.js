@@ -43,7 +43,7 @@ function runRow(run) {
   const retry = run.links && run.links.retry
     ? el("button", { type: "button", class: "retry", "data-run": run.id, text: "Retry" }) : null;
   const result = run.error ? el("span", { class: "error", text: run.error.message || run.error.code }) : media(run.output);
-  return el("tr", { id: "run-" + run.id, "data-status": run.status },
+  return el("tr", { id: "run-" + run.id, "data-status": run.status, "data-retry-of": run.retry_of },
     el("td", { text: run.id }), el("td", { text: run.node }),
     el("td", { class: "status status-" + run.status, text: run.status }),
     el("td", { text: (run.started_at || "").replace("T", " ").slice(0, 19) }),
@@ -214,7 +214,12 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#runs").addEventListener("click", (e) => { if (e.target.classList.contains("retry")) retry(e.target.dataset.run, e.target); });
   $("#node-form").addEventListener("submit", submitForm);
   window.addEventListener("hashchange", route);
-  setInterval(() => refresh().catch(() => {}), 2000);
+  // Live updates: every half second while a run in the table is running, else every 2 s.
+  const tick = async () => {
+    await refresh().catch(() => {});
+    setTimeout(tick, document.querySelector('#runs tr[data-status="running"]') ? 500 : 2000);
+  };
+  setTimeout(tick, 2000);
   const signed = await fetch("/v1/session", { credentials: "same-origin" });
   if (signed.ok) start(); else show("sign-in");
 });
