@@ -175,7 +175,7 @@ class CallbackReceiver:
         self._public_url = public_url.rstrip("/") if public_url else None
         self._max_body = max_body
         app = Starlette(
-            routes=[Route(_PREFIX + "{token}", self._handle, methods=["POST"])],
+            routes=[self.route()],
             exception_handlers={404: _not_found, 405: _not_allowed},
         )
         app.router.redirect_slashes = False  # /callbacks/{token}/ is a 404, not a redirect
@@ -184,6 +184,11 @@ class CallbackReceiver:
         self._registrations: dict[str, Registration] = {}
         self._accepted = 0
         self._started = False
+
+    @property
+    def public_url(self) -> str | None:
+        """The URL the receiver was told providers reach it by, if any."""
+        return self._public_url
 
     @property
     def base_url(self) -> str:
@@ -206,10 +211,19 @@ class CallbackReceiver:
             ) from None
         self._started = True
 
-    async def stop(self) -> None:
-        """Stop serving; every open registration is closed (its waiters get None)."""
+    def route(self) -> Route:
+        """`POST /callbacks/{token}`, answered by this receiver: for an app that serves the
+        receiver's route itself (mounted at its root) instead of this receiver's own server."""
+        return Route(_PREFIX + "{token}", self._handle, methods=["POST"])
+
+    def close_registrations(self) -> None:
+        """Close every open registration (its waiters get None)."""
         for registration in list(self._registrations.values()):
             registration.close()
+
+    async def stop(self) -> None:
+        """Stop serving; every open registration is closed (its waiters get None)."""
+        self.close_registrations()
         if self._started:
             await self._server.stop()
             self._started = False

@@ -1,13 +1,11 @@
 """The providers' callback receiver, mounted in the service's own app (one port, one server).
 
-`CallbackReceiver` runs its own server; here its route is served by the service's app and its
-URLs are the service's: `--public-url` when given (how the provider reaches us), else the
+`CallbackReceiver` runs its own server; here its `route()` is served by the service's app and
+its URLs are the service's: `--public-url` when given (how the provider reaches us), else the
 address the service is bound to (enough for a sandbox on this machine).
 """
 
 from __future__ import annotations
-
-from starlette.routing import Route
 
 from dreamnodes.callbacks.receiver import CallbackReceiver
 
@@ -21,21 +19,15 @@ class MountedReceiver(CallbackReceiver):
         super().__init__(public_url=public_url, max_body=max_body)
         self._bound: str | None = None
 
-    def route(self) -> Route:
-        """`POST /callbacks/{token}`, answered by the receiver itself."""
-        return Route("/callbacks/{token}", self._handle, methods=["POST"])
-
     def bind(self, base_url: str) -> None:
         self._bound = base_url.rstrip("/")
-        self._started = True
 
     @property
     def base_url(self) -> str:
-        return self._public_url or self._bound or "http://127.0.0.1"
+        return self.public_url or self._bound or "http://127.0.0.1"
 
     async def start(self) -> None:
         """Nothing to start: the service's server serves the route."""
 
     async def stop(self) -> None:
-        for registration in list(self._registrations.values()):
-            registration.close()
+        self.close_registrations()
