@@ -31,8 +31,12 @@ def _host() -> str:
 
 
 def this_owner() -> str:
-    """This process's owner name (computed per call: a forked child is a new owner)."""
-    pid = os.getpid()
+    """This process's owner name (per pid: a forked child is a new owner)."""
+    return _owner_of(os.getpid())
+
+
+@cache
+def _owner_of(pid: int) -> str:
     return f"{_host()}:{pid}:{_start_of(pid) or '-'}"
 
 
