@@ -66,7 +66,12 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="with --wait callback: where the receiver listens (default 127.0.0.1, any port)",
     )
-    add("--provider", default="luma", choices=("luma", "pixazo", "luma_agents"))
+    add(
+        "--provider",
+        default=None,
+        choices=("luma", "pixazo", "luma_agents"),
+        help="the API to call (default: luma where the node offers it, else its only provider)",
+    )
     where = run.add_mutually_exclusive_group()
     where.add_argument(
         "--base-url", default=None, metavar="URL", help="the provider's API base URL"
@@ -104,7 +109,7 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     tier = run.add_argument_group(
         "account limits (Luma's Build tier by default; raise for higher tiers)"
     )
-    for family, running, per_minute in (("video", 10, 20), ("image", 40, 80)):
+    for family, running, per_minute in (("video", 10, 20), ("image", 40, 80), ("agents", 10, 30)):
         tier.add_argument(
             f"--{family}-concurrent",
             type=int,

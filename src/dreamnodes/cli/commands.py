@@ -13,6 +13,7 @@ from dreamnodes.catalog.package import load_package
 from dreamnodes.cli.arguments import run_context, run_params
 from dreamnodes.cli.resources import (
     allow_private_urls,
+    default_provider,
     key_env,
     open_store,
     policy_for,
@@ -29,6 +30,7 @@ async def run(args: argparse.Namespace) -> int:
     from dreamnodes.preparation.prepare import estimate
     from dreamnodes.runlog.recorded import run_recorded
 
+    args.provider = default_provider(args.node, args.provider)
     params = run_params(args)
     context = run_context(args)
     # Limits checks the limit flags and the time scale, before anything runs.
@@ -37,6 +39,8 @@ async def run(args: argparse.Namespace) -> int:
         video_per_minute=args.video_per_minute,
         image_concurrent=args.image_concurrent,
         image_per_minute=args.image_per_minute,
+        agents_concurrent=args.agents_concurrent,
+        agents_per_minute=args.agents_per_minute,
     ).scaled(args.time_scale)
     policy = policy_for(args.max_attempts, args.time_scale)
     if args.dry_run:
@@ -198,6 +202,7 @@ async def options(args: argparse.Namespace) -> int:
     from dreamnodes.execution.live_options import live_options
     from dreamnodes.execution.runner import Runner
 
+    args.provider = default_provider(args.node, args.provider)
     with sandbox_for(args.sandbox, args.provider) as (sandbox_url, sandbox_key):
         key = sandbox_key or os.environ.get(key_env(args.provider))
         async with Runner(

@@ -65,7 +65,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     options.add_argument("node")
     options.add_argument("field")
-    options.add_argument("--provider", default="luma", choices=("luma", "pixazo"))
+    options.add_argument("--provider", default=None, choices=("luma", "pixazo", "luma_agents"))
     where = options.add_mutually_exclusive_group()
     where.add_argument("--base-url", default=None, metavar="URL")
     where.add_argument("--sandbox", action="store_true")

@@ -57,3 +57,14 @@ def allow_private_urls(flag: bool | None) -> bool:
     if flag is not None:
         return flag
     return os.environ.get("DREAMNODES_ALLOW_PRIVATE_URLS", "").strip().lower() in ("1", "true")
+
+
+def default_provider(node_id: str, chosen: str | None) -> str:
+    """The provider named, else Luma's Dream Machine where the node offers it, else its own.
+
+    An Agents-only node (Ray 3.2, UNI-1, Files) so runs without `--provider luma_agents`.
+    """
+    if chosen is not None:
+        return chosen
+    providers = list(load_package().node(node_id).providers)
+    return "luma" if not providers or "luma" in providers else providers[0]
