@@ -270,6 +270,8 @@ class ApiClient:
         detail = self._scrub(detail)
         attempts.append(Attempt(number, status, seconds, f"HTTP {status}: {detail}"[:300]))
         code, label = _CODES.get(status, ("provider_error", "the service failed"))
+        if status == 404:  # name what was not found: the id is in the path
+            label = f"{request.method} {request.path}: {label}"
         error = DreamError(code, f"{label} ({status}): {detail}", field=field, status=status)
         if status in RETRIED_STATUSES:
             error.retryable = True
