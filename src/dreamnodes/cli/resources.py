@@ -9,6 +9,7 @@ from typing import Any
 
 from dreamnodes.catalog.package import load_package
 from dreamnodes.errors import DreamError
+from dreamnodes.preparation.prepare import find_node
 
 
 @contextlib.contextmanager
@@ -66,5 +67,5 @@ def default_provider(node_id: str, chosen: str | None) -> str:
     """
     if chosen is not None:
         return chosen
-    providers = list(load_package().node(node_id).providers)
+    providers = list(find_node(load_package(), node_id).providers)
     return "luma" if not providers or "luma" in providers else providers[0]
