@@ -35,6 +35,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="let notify_url and downloads reach private addresses",
     )
+    add(
+        "--limits-url",
+        default=None,
+        metavar="redis://...",
+        help="share the account limits in Redis with every other process on the key"
+        " (needs dreamnodes[engine]; default: this process only)",
+    )
     add("--max-batch", type=int, default=1000, metavar="N", help="items in one batch")
     add("--max-body", type=int, default=1 << 20, metavar="BYTES", help="request body cap")
 
@@ -56,6 +63,10 @@ def serve(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         max_body=args.max_body,
     )
+    if args.limits_url:
+        from dreamnodes.engine.redis_limits import RedisLimiters
+
+        config.limiter = RedisLimiters(args.limits_url)
     with sandbox_for(args.sandbox, "luma") as (luma_url, key):
         if luma_url is not None:
             # One sandbox serves every provider: Pixazo's gateway is its root.

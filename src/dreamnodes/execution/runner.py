@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 
 from dreamnodes.api import answers as results
 from dreamnodes.api.client import ApiClient
+from dreamnodes.api.limiter import Limiter, LimiterFactory, Slot, in_process
 from dreamnodes.api.limits import AGENTS, Limits, family_of_request
 from dreamnodes.api.lost_creates import luma_find_created
 from dreamnodes.api.retry import RetryPolicy
-from dreamnodes.api.scheduler import Scheduler, Ticket
 from dreamnodes.catalog.package import Package, load_package
 from dreamnodes.catalog.requests import ApiRequest
 from dreamnodes.errors import Attempt, DreamError
@@ -52,6 +52,7 @@ class Runner:
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | Mapping[str, Any] | None = None,
         limits: Limits | None = None,
+        limiter: LimiterFactory | None = None,
         poll_scale: float = 1.0,
         package: Package | None = None,
         sleep: Sleep = asyncio.sleep,
@@ -79,6 +80,7 @@ class Runner:
         self._api_key = api_key
         self._transport = transport
         self._limits = limits
+        self._limiter = limiter or in_process  # in-process, or shared (dreamnodes.engine)
         self._client: ApiClient | None = None
         self._http: httpx.AsyncClient | None = None
         self._receiver = receiver  # a webhook.CallbackReceiver, started on first use
@@ -135,10 +137,11 @@ class Runner:
         return self._http
 
     @cached_property
-    def scheduler(self) -> Scheduler | None:
+    def scheduler(self) -> Limiter | None:
+        """The key's limiter (None without limits): in-process unless a factory was given."""
         if self._limits is None:
             return None
-        return Scheduler.shared(self._key(), self.base_url, self._limits)
+        return self._limiter(self._key(), self.base_url, self._limits)
 
     async def callbacks(self) -> CallbackReceiver:
         """The callback receiver: the one given (already started), or our own on 127.0.0.1
@@ -263,7 +266,7 @@ class Runner:
         create = node.kind == "create"
         family = str(node.spec.get("family", "video"))
         limit_family = self._provider_spec.get("limits", family)
-        ticket: Ticket | None = None
+        ticket: Slot | None = None
         if create and existing_id is None and self.scheduler is not None:
             ticket = await self.scheduler.acquire(limit_family)
         try:

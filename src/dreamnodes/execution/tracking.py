@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dreamnodes.api.scheduler import Ticket
+from dreamnodes.api.limiter import Slot
 from dreamnodes.catalog.requests import ApiRequest
 from dreamnodes.errors import DreamError
 
@@ -44,13 +44,13 @@ class Tracker:
         self._list_states = list_states
         self._every = every
         self._sleep = sleep
-        self._held: dict[str, Ticket] = {}
+        self._held: dict[str, Slot] = {}
         self._task: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._held)
 
-    def hold(self, generation_id: str, ticket: Ticket) -> None:
+    def hold(self, generation_id: str, ticket: Slot) -> None:
         """Keep `ticket` until `generation_id` has completed or failed."""
         self._held[generation_id] = ticket
         if self._task is None or self._task.done():

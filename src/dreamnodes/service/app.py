@@ -85,6 +85,7 @@ class Service:
                 base_url=endpoint.base_url,
                 retry=RetryPolicy(max_attempts=5, first_delay=1.0 / scale, max_delay=30.0 / scale),
                 limits=self.config.limits,
+                limiter=self.config.limiter,
                 poll_scale=scale,
                 receiver=self.receiver,
                 allow_private_urls=self.config.allow_private_urls,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
+from dreamnodes.api.limiter import LimiterFactory
 from dreamnodes.api.limits import Limits
 
 __all__ = ["NOT_SERVED", "Endpoint", "ServiceConfig", "new_secret"]
@@ -41,6 +42,7 @@ class ServiceConfig:
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
     sandbox_id: str | None = None  # which sandbox the endpoints point at (retries continue)
     limits: Limits | None = field(default_factory=Limits)
+    limiter: LimiterFactory | None = None  # None: in-process; else shared (--limits-url)
     time_scale: float = 1.0  # a rehearsal against a sped-up sandbox: polls and retries too
     max_body: int = 1 << 20  # bytes of a request body
     max_batch: int = 1000  # items in one batch
