@@ -18,7 +18,7 @@ from dreamnodes.sandbox import Sandbox, SandboxConfig
 
 pytest.importorskip("redis", reason="the [engine] extra (redis-py) is not installed")
 
-from dreamnodes.engine.redis_limits import RedisLimiters  # noqa: E402
+from dreamnodes.engine.redis_limits import RedisLimiters
 
 SCALE = 100.0
 EACH = 30
