@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from .limits_worker import COUNT, LIMITS
-
 redis = pytest.importorskip("redis", reason="the [engine] extra (redis-py) is not installed")
 
 from dreamnodes.engine.redis_limits import RedisLimiter, RedisLimiters  # noqa: E402
+
+from .limits_worker import COUNT, LIMITS  # noqa: E402
 
 WORKER = Path(__file__).with_name("limits_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
