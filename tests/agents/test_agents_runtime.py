@@ -20,6 +20,7 @@ from dreamnodes.catalog.package import load_package
 from dreamnodes.errors import DreamError
 from dreamnodes.execution import uploads
 from dreamnodes.execution.runner import Runner
+from dreamnodes.execution.saving import save_assets
 from dreamnodes.preparation.prepare import estimate, prepare
 from dreamnodes.runlog.recorded import run_items, run_recorded
 from dreamnodes.runlog.store import RunStore
@@ -217,7 +218,7 @@ def test_an_expired_output_url_is_refreshed_with_a_get(sandbox: Sandbox, tmp_pat
             out = await runner.run("uni_image", {"prompt": "A red kite"}, wait="poll")
             url = out["assets"]["image"]
             out["assets"]["image"] = url.replace("X-Amz-Signature=", "X-Amz-Signature=0")
-            out["files"] = await runner._download(out, str(tmp_path))
+            out["files"] = await save_assets(runner, out, str(tmp_path))
             return out
 
     seen = len(sandbox.request_log())

@@ -3,9 +3,9 @@
 `dreamnodes.preparation.prepare` is the pure half (templates, labels, validation, rules, mapping);
 ``Runner`` does the I/O with one client per provider and key, reused across a loop's items.
 
-Over 300 lines on purpose: it is the one class hosts hold, and a run's I/O (resources, send,
-hold the running slot, wait, download) reads best in one place; waiting, paging and tracking
-live beside it.
+About 370 lines on purpose: it is the one class hosts hold, and a run's I/O (resources, send,
+hold the running slot, wait, download) reads best in one place; waiting, paging, tracking,
+uploads and saving live beside it.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from dreamnodes.catalog.package import Package, load_package
 from dreamnodes.catalog.requests import ApiRequest
 from dreamnodes.errors import Attempt, DreamError
 from dreamnodes.execution.paging import all_pages
+from dreamnodes.execution.saving import save_assets
 from dreamnodes.execution.tracking import Tracker, tracker_for
 from dreamnodes.execution.waiting import wait_until_done
 from dreamnodes.preparation.prepare import Prepared, prepare, with_options
@@ -297,39 +298,8 @@ class Runner:
             if prepared.callback is not None:
                 prepared.callback.close()
         if download_dir is not None and output.get("state") == "completed":
-            output["files"] = await self._download(output, download_dir)
+            output["files"] = await save_assets(self, output, download_dir)
         return output
-
-    async def _download(self, output: dict[str, Any], folder: str) -> dict[str, str]:
-        """The assets of a paid generation: a failure names the generation, which stays."""
-        from dreamnodes.downloads.download import download_assets
-
-        async def save() -> dict[str, str]:
-            return await download_assets(
-                self.http,
-                output,
-                folder,
-                allow_private_urls=self.allow_private_urls,
-                provider_url=self.base_url,
-            )
-
-        try:
-            try:
-                files = await save()
-            except DreamError as error:
-                if error.status != 403:
-                    raise
-                # An expired presigned URL (Luma Agents: one hour): a GET mints fresh ones.
-                output["assets"] = (await self.get(output["id"]))["assets"]
-                files = await save()
-        except DreamError as error:
-            error.generation_id = output["id"]
-            error.message = (
-                f"generation {output['id']} completed, but its assets were not saved"
-                f" ({error.message}); get them later with download_asset or get_generation"
-            )
-            raise
-        return files
 
     async def _send(
         self, prepared: Prepared, attempts: list[Attempt] | None = None
