@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -70,8 +70,10 @@ class Node:
         return str(self.spec["kind"])
 
     @property
-    def rules(self) -> list[Mapping[str, Any]]:
-        return list(self.spec.get("rules", ()))
+    def rules(self) -> Sequence[Mapping[str, Any]]:
+        """The node's cross-field rules (its own list: checks cache their compiled form by it)."""
+        rules: Sequence[Mapping[str, Any]] = self.spec.get("rules", ())
+        return rules
 
     def provider(self, name: str) -> Provider:
         try:

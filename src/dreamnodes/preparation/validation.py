@@ -207,13 +207,30 @@ def check_rules(params: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) -
     Rules are data (see `dreamnodes.catalog.conditions`); each is compiled once and cached.
     """
     problems: list[FieldError] = []
-    for rule in rules:
-        if _condition(json.dumps(rule["when"], sort_keys=True))(params):
-            name = str(rule["field"])
-            if all(p.field != name for p in problems):
-                problems.append(FieldError(name, f"{name}: {rule['message']}"))
+    for holds, name, message in _compiled_rules(rules):
+        if holds(params) and all(p.field != name for p in problems):
+            problems.append(FieldError(name, f"{name}: {message}"))
     if problems:
         raise DreamError.of_fields(problems)
+
+
+_Rule = tuple[Callable[[Mapping[str, Any]], bool], str, str]
+# A node's rules are one long-lived list: compiled once per list, not re-serialised per call.
+_by_list: dict[int, tuple[Sequence[Mapping[str, Any]], list[_Rule]]] = {}
+
+
+def _compiled_rules(rules: Sequence[Mapping[str, Any]]) -> list[_Rule]:
+    found = _by_list.get(id(rules))
+    if found is not None and found[0] is rules:
+        return found[1]
+    compiled = [
+        (_condition(json.dumps(r["when"], sort_keys=True)), str(r["field"]), str(r["message"]))
+        for r in rules
+    ]
+    if len(_by_list) >= 512:
+        _by_list.clear()
+    _by_list[id(rules)] = (rules, compiled)  # the list is kept, so its id is never reused
+    return compiled
 
 
 @functools.lru_cache(maxsize=1024)
