@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from dreamnodes.cli.progress import ProgressBar, read_items, render
+from dreamnodes.cli.loop import BLANK, read_lines
+from dreamnodes.cli.progress import ProgressBar, render
 from dreamnodes.errors import DreamError
 from dreamnodes.runlog.loops import ItemResult, Progress, run_each
 
@@ -312,25 +313,28 @@ def test_bar_follows_a_real_loop() -> None:
 # -- items files ---------------------------------------------------------------------------
 
 
-def test_read_items_reads_one_json_value_per_line_and_skips_blank_lines(tmp_path: Path) -> None:
+def test_read_lines_reads_one_json_value_per_line_and_keeps_blank_lines_places(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "items.jsonl"
-    path.write_text('{"prompt": "a cat"}\n\n  \n"just text"\n[1, 2]\n42\n', encoding="utf-8")
-    assert read_items(str(path)) == [{"prompt": "a cat"}, "just text", [1, 2], 42]
+    path.write_text('{"prompt": "a cat"}\n\n  \n"just text"\n[1, 2]\n42\n\n', encoding="utf-8")
+    lines = read_lines(str(path))
+    assert lines == [{"prompt": "a cat"}, BLANK, BLANK, "just text", [1, 2], 42]
 
 
-def test_read_items_names_the_bad_line(tmp_path: Path) -> None:
+def test_read_lines_names_the_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "items.jsonl"
     path.write_text('{"prompt": "a"}\n\n{"prompt": "b",}\n', encoding="utf-8")
     with pytest.raises(DreamError) as caught:
-        read_items(str(path))
+        read_lines(str(path))
     error = caught.value
     assert error.code == "invalid_input" and error.field == "each"
     assert "line 3" in error.message
     assert "Expecting property name" in error.message
 
 
-def test_read_items_of_a_missing_file_is_an_input_error(tmp_path: Path) -> None:
+def test_read_lines_of_a_missing_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(DreamError) as caught:
-        read_items(str(tmp_path / "nope.jsonl"))
+        read_lines(str(tmp_path / "nope.jsonl"))
     assert caught.value.code == "invalid_input" and caught.value.field == "each"
     assert "nope.jsonl" in caught.value.message

@@ -1,14 +1,12 @@
-"""A loop's progress on a terminal, and the items of a loop read from a JSON Lines file."""
+"""A loop's progress, drawn as one line on a terminal."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
-from dreamnodes.errors import DreamError
 from dreamnodes.runlog.loops import Progress
 
 
@@ -93,40 +91,3 @@ def _is_terminal(stream: TextIO) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # closed or not a real stream
         return False
-
-
-def read_items(path: str) -> list[Any]:
-    """The items of a JSON Lines file (`-` for standard input): one JSON value per line.
-
-    Blank lines are skipped; a line that is not JSON is an `invalid_input` error on field
-    `each` that names the line.
-    """
-    try:
-        if path == "-":
-            return _parse_lines(sys.stdin, "standard input")
-        with open(path, encoding="utf-8-sig") as file:
-            return _parse_lines(file, path)
-    except OSError as exc:
-        raise DreamError(
-            "invalid_input", f"cannot read items file {path}: {exc.strerror}", field="each"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise DreamError(
-            "invalid_input", f"items file {path} is not UTF-8: {exc.reason}", field="each"
-        ) from None
-
-
-def _parse_lines(lines: Iterable[str], name: str) -> list[Any]:
-    items: list[Any] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            items.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise DreamError(
-                "invalid_input",
-                f"{name} line {number} is not JSON: {exc.msg} (column {exc.colno})",
-                field="each",
-            ) from None
-    return items
