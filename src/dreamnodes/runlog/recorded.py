@@ -11,6 +11,7 @@ from dreamnodes.api.lost_creates import claiming, luma_find_created
 from dreamnodes.errors import Attempt, DreamError
 from dreamnodes.execution.runner import Runner
 from dreamnodes.preparation.prepare import Prepared, describe_request
+from dreamnodes.redact import scrub_text
 from dreamnodes.runlog.loops import ItemResult, Progress, run_each
 from dreamnodes.runlog.reservations import Reservations, Unit
 from dreamnodes.runlog.store import RunStore, resume_key
@@ -107,9 +108,9 @@ def _ended(store: RunStore, run_id: str, exc: Exception) -> DreamError:
     if isinstance(exc, DreamError):
         error = exc
     else:
+        what = scrub_text(f"{type(exc).__name__}: {exc}", store.secrets, "***")
         error = DreamError(
-            "internal_error",
-            f"internal error ({type(exc).__name__}: {exc}); the run log keeps what was known",
+            "internal_error", f"internal error ({what}); the run log keeps what was known"
         )
     store.finish(run_id, error=error.to_dict())
     return error

@@ -216,6 +216,11 @@ class RunStore:
     def __repr__(self) -> str:
         return f"RunStore({self.path!r})"
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The keys this log scrubs (given, and those found in the environment)."""
+        return tuple(self._secrets)
+
     # -- internals -------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
