@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from dreamnodes.api.answers import TERMINAL
 from dreamnodes.api.limiter import Slot
 from dreamnodes.catalog.requests import ApiRequest
 from dreamnodes.errors import DreamError
@@ -21,7 +22,6 @@ from dreamnodes.errors import DreamError
 if TYPE_CHECKING:
     from dreamnodes.execution.runner import Runner
 
-TERMINAL = frozenset({"completed", "failed"})
 LIST_SIZE = 100
 # How often the generations of creates nobody waits for are looked at (the running cap).
 TRACK_EVERY = 5.0

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dreamnodes.api.lost_creates import VOLATILE
 from dreamnodes.runlog.owner import alive
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -73,7 +74,7 @@ def resume_key(
             "provider": provider,
             "base_url": base_url.rstrip("/"),
             "index": index,
-            "request": _without_callback(request),
+            "request": _without_volatile(request),
         },
         sort_keys=True,
         separators=(",", ":"),
@@ -83,11 +84,11 @@ def resume_key(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _without_callback(value: Any) -> Any:
+def _without_volatile(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): _without_callback(v) for k, v in value.items() if k != "callback_url"}
+        return {str(k): _without_volatile(v) for k, v in value.items() if k not in VOLATILE}
     if isinstance(value, list | tuple):
-        return [_without_callback(v) for v in value]
+        return [_without_volatile(v) for v in value]
     return value
 
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dreamnodes.errors import DreamError
 from dreamnodes.runlog.owner import LEASE, alive, this_owner
 
 if TYPE_CHECKING:
@@ -87,8 +88,6 @@ class Reservations:
 
     async def reserve(self, key: str, run_id: str, *, patience: float | None = None) -> Unit:
         """Reserve `key`, waiting while another live owner holds it (up to `patience` s)."""
-        from dreamnodes.errors import DreamError
-
         started = time.monotonic()
         while True:
             got = self.try_reserve(key, run_id)

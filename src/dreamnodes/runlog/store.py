@@ -119,10 +119,6 @@ class RunStore:
         self.heartbeat.start()
         return run_id
 
-    def set_unit(self, run_id: str, key: str) -> None:
-        """The unit of work this run does (a loop item's key, or the run it retries)."""
-        self._update(run_id, "resume_key = ?", (key,))
-
     def set_request(self, run_id: str, request: Mapping[str, Any]) -> None:
         self._update(run_id, "request = ?", (self._json(request),))
 
