@@ -271,7 +271,10 @@ class Runner:
         if create and existing_id is None and self.scheduler is not None:
             ticket = await self.scheduler.acquire(limit_family)
         try:
-            if existing_id is not None:
+            if existing_id is not None and create and wait != "none":
+                # Picked up to be waited for: a failed first look is one more poll, not the end.
+                output = await self._look({"id": existing_id, "state": "queued"}, None)
+            elif existing_id is not None:
                 output = await self.get(existing_id)
             else:
                 if create and on_send is not None:

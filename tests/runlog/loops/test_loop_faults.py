@@ -80,6 +80,7 @@ def test_hundred_items_with_faults_one_generation_each_and_resumable(
             assert not [e for e in sb.request_log()[len(log) :] if e[0] == "POST"]
         for before, after in zip(first.lines, second.lines, strict=True):
             if "error" not in before:
+                assert "error" not in after, after["error"]
                 assert after["id"] == before["id"]
         assert all(line.get("state") == "completed" for line in second.lines)
         assert second.code == 0
