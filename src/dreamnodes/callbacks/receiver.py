@@ -94,6 +94,10 @@ class Registration:
     def closed(self) -> bool:
         return self._closed
 
+    def listen(self, on_update: UpdateListener) -> None:
+        """Call `on_update` with each update from now on (a hint: confirm it with a GET)."""
+        self._on_update = on_update
+
     def latest(self, generation_id: str) -> Generation | None:
         """The furthest state received for this generation under this token, or None."""
         found = self._latest.get(generation_id)

@@ -6,9 +6,12 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dreamnodes.errors import DreamError
+
+if TYPE_CHECKING:
+    from dreamnodes.api.limits import Limits
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
@@ -106,7 +109,12 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         metavar="X",
         help="rehearsals: divide the limits' minute and the poll intervals by X",
     )
-    tier = run.add_argument_group(
+    add_limit_arguments(run)
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """--video-concurrent, --video-per-minute, ... (the account's limits)."""
+    tier = parser.add_argument_group(
         "account limits (Luma's Build tier by default; raise for higher tiers)"
     )
     for family, running, per_minute in (("video", 10, 20), ("image", 40, 80), ("agents", 10, 30)):
@@ -124,6 +132,20 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
             metavar="N",
             help=f"{family} creates a minute (default {per_minute})",
         )
+
+
+def limits_of(args: argparse.Namespace) -> Limits:
+    """The limits the flags give, scaled by --time-scale (checked: DreamError if invalid)."""
+    from dreamnodes.api.limits import Limits
+
+    return Limits(
+        video_concurrent=args.video_concurrent,
+        video_per_minute=args.video_per_minute,
+        image_concurrent=args.image_concurrent,
+        image_per_minute=args.image_per_minute,
+        agents_concurrent=args.agents_concurrent,
+        agents_per_minute=args.agents_per_minute,
+    ).scaled(args.time_scale)
 
 
 def seconds(text: str) -> float:

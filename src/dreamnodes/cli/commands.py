@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from dreamnodes.catalog.package import load_package
-from dreamnodes.cli.arguments import run_context, run_params
+from dreamnodes.cli.arguments import limits_of, run_context, run_params
 from dreamnodes.cli.resources import (
     allow_private_urls,
     default_provider,
@@ -23,7 +23,6 @@ from dreamnodes.errors import DreamError
 
 
 async def run(args: argparse.Namespace) -> int:
-    from dreamnodes.api.limits import Limits
     from dreamnodes.cli import loop
     from dreamnodes.cli.output import emit
     from dreamnodes.execution.runner import Runner
@@ -34,14 +33,7 @@ async def run(args: argparse.Namespace) -> int:
     params = run_params(args)
     context = run_context(args)
     # Limits checks the limit flags and the time scale, before anything runs.
-    limits = Limits(
-        video_concurrent=args.video_concurrent,
-        video_per_minute=args.video_per_minute,
-        image_concurrent=args.image_concurrent,
-        image_per_minute=args.image_per_minute,
-        agents_concurrent=args.agents_concurrent,
-        agents_per_minute=args.agents_per_minute,
-    ).scaled(args.time_scale)
+    limits = limits_of(args)
     policy = policy_for(args.max_attempts, args.time_scale)
     if args.dry_run:
         if args.each:

@@ -104,6 +104,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from dreamnodes.cli.serve import add_serve_arguments as add_service_arguments
 
     add_service_arguments(commands.add_parser("serve", help="the nodes as an HTTP service"))
+    from dreamnodes.cli.worker import add_worker_arguments
+
+    add_worker_arguments(commands.add_parser("worker", help="a Celery worker for serve"))
     return parser
 
 
@@ -177,6 +180,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from dreamnodes.cli.webhook import serve_webhooks
 
         return serve_webhooks(args)
+    if args.command == "worker":
+        from dreamnodes.cli.worker import worker
+
+        return worker(args)
     if args.command == "serve":
         from dreamnodes.cli.serve import serve as serve_service
 

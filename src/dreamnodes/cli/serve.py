@@ -15,6 +15,8 @@ import secrets
 import signal
 import sys
 
+from dreamnodes.cli.arguments import add_limit_arguments
+
 __all__ = ["add_serve_arguments", "serve"]
 
 TOKEN_ENV = "DREAMNODES_SERVE_TOKEN"
@@ -42,12 +44,41 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="share the account limits in Redis with every other process on the key"
         " (needs dreamnodes[engine]; default: this process only)",
     )
+    add(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help="send Luma's Dream Machine calls here instead of Luma's own API",
+    )
+    add(
+        "--engine",
+        choices=("embedded", "celery"),
+        default="embedded",
+        help="where runs are done: in this process (default), or on Celery workers"
+        " (`dreamnodes worker`; needs dreamnodes[engine] and --broker)",
+    )
+    add(
+        "--broker",
+        default=None,
+        metavar="redis://...",
+        help="the Celery broker of --engine celery (default $DREAMNODES_BROKER); it also"
+        " keeps the limits unless --limits-url says otherwise",
+    )
+    add(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="rehearsals: divide the limits' minute and the poll intervals by X",
+    )
+    add_limit_arguments(parser)
     add("--max-batch", type=int, default=1000, metavar="N", help="items in one batch")
     add("--max-body", type=int, default=1 << 20, metavar="BYTES", help="request body cap")
 
 
 def serve(args: argparse.Namespace) -> int:
     """Serve until stopped; exit 0 then, 1 if it cannot listen."""
+    from dreamnodes.cli.arguments import limits_of
     from dreamnodes.cli.resources import allow_private_urls, sandbox_for
     from dreamnodes.service import Endpoint, ServiceConfig
     from dreamnodes.serving import raise_fd_limit
@@ -63,7 +94,19 @@ def serve(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         max_body=args.max_body,
     )
-    if args.limits_url:
+    config.limits = limits_of(args)
+    config.time_scale = args.time_scale
+    if args.base_url:
+        config.endpoints["luma"] = Endpoint(args.base_url.rstrip("/"))
+    if args.engine == "celery":
+        broker = args.broker or os.environ.get("DREAMNODES_BROKER")
+        if not broker:
+            print("dreamnodes serve: --engine celery needs --broker redis://...", file=sys.stderr)
+            return 2
+        from dreamnodes.engine.dispatch import CeleryEngine
+
+        config.engine = CeleryEngine(broker, limits_url=args.limits_url)
+    elif args.limits_url:
         from dreamnodes.engine.redis_limits import RedisLimiters
 
         config.limiter = RedisLimiters(args.limits_url)

@@ -77,13 +77,16 @@ class RedisLimiter:
         *,
         lease: float = LEASE,
         poll: float = POLL,
+        ident: str | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.lease = lease
         self.poll = poll
         self._redis = client
-        digest = hashlib.sha256(f"{api_key}\0{base_url.rstrip('/')}".encode()).hexdigest()[:24]
-        self._prefix = f"dreamnodes:limits:{{{digest}}}"
+        # Names the key and base URL without revealing the key (another process's handle on
+        # the same limits is made from it: `RedisLimiters.by_id`).
+        self.id = ident or limiter_id(api_key, base_url)
+        self._prefix = f"dreamnodes:limits:{{{self.id}}}"
         self._acquire = client.register_script(scripts.ACQUIRE)
         self._answer = client.register_script(scripts.ANSWERED)
         self._release = client.register_script(scripts.RELEASE)
@@ -185,6 +188,23 @@ class RedisLimiter:
             }
         return out
 
+    # -- a slot handed from process to process (the Celery engine) -------------------------
+
+    def detach(self, slot: RedisSlot) -> str:
+        """Stop renewing `slot` here: its holder is now whoever renews it by token."""
+        with self._lock:
+            self._held[slot.family].discard(slot.token)
+        return slot.token
+
+    def adopt(self, family: str, token: str) -> RedisSlot:
+        """The slot `token` taken by another process, to answer or release from here."""
+        _check_family(family)
+        return RedisSlot(self, family, token)
+
+    def renew(self, family: str, token: str) -> None:
+        """Push the lease of a slot held by token (a no-op once it is released)."""
+        self._renew(keys=[self.keys(family)["slots"]], args=[repr(self.lease), token])
+
     def close(self) -> None:
         """Stop renewing (slots still held expire after one lease)."""
         self._stop.set()
@@ -244,6 +264,7 @@ class RedisLimiters:
         self._client = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0)
         self._lease, self._poll = lease, poll
         self._made: dict[str, RedisLimiter] = {}
+        self._by_id: dict[str, RedisLimiter] = {}
 
     def __repr__(self) -> str:
         return "RedisLimiters(...)"  # the URL may carry a password
@@ -260,10 +281,23 @@ class RedisLimiters:
             limiter.limits = limits
         return limiter
 
+    def by_id(self, ident: str) -> RedisLimiter:
+        """The limits of another process's limiter (`RedisLimiter.id`), to hand slots on."""
+        limiter = self._by_id.get(ident)
+        if limiter is None:
+            limiter = RedisLimiter(self._client, "", "", lease=self._lease, ident=ident)
+            self._by_id[ident] = limiter
+        return limiter
+
     def close(self) -> None:
         for limiter in self._made.values():
             limiter.close()
         self._client.close()
+
+
+def limiter_id(api_key: str, base_url: str) -> str:
+    """A key and base URL's limits, named by a hash (never the key itself)."""
+    return hashlib.sha256(f"{api_key}\0{base_url.rstrip('/')}".encode()).hexdigest()[:24]
 
 
 def _number(text: str | None) -> str:

@@ -265,8 +265,7 @@ class Runner:
 
             prepared = await with_uploads(self, prepared)  # local files become file ids
         create = node.kind == "create"
-        family = str(node.spec.get("family", "video"))
-        limit_family = self._provider_spec.get("limits", family)
+        family, limit_family = self.families(prepared)
         ticket: Slot | None = None
         if create and existing_id is None and self.scheduler is not None:
             ticket = await self.scheduler.acquire(limit_family)
@@ -336,6 +335,11 @@ class Runner:
         node = self._provider_spec.get("generation_node", "get_generation")
         prepared = self.prepare(node, {"generation_id": generation_id})
         return await self._send(prepared)
+
+    def families(self, prepared: Prepared) -> tuple[str, str]:
+        """The node's family (how fast it is polled) and the limits family its creates use."""
+        family = str(prepared.node.spec.get("family", "video"))
+        return family, str(self._provider_spec.get("limits", family))
 
     @cached_property
     def _provider_spec(self) -> Mapping[str, Any]:

@@ -49,12 +49,10 @@ async def wait_until_done(
     ``poll`` is the node's own schedule (seconds between looks, the last repeating).
     """
     sent = output.get("request")
-    own = tuple(poll) if poll else (VIDEO_POLLS if family == "video" else IMAGE_POLLS)
-    polling = tuple(d / poll_scale for d in own)
+    polling = schedule_for(family, poll, poll_scale, callback=False, timeout=timeout)
     schedule = polling
     if callback is not None:
-        grace = min(CALLBACK_GRACE.get(family, 30.0) / poll_scale, timeout / 2)
-        schedule = (grace, CALLBACK_PACE.get(family, 20.0) / poll_scale)
+        schedule = schedule_for(family, poll, poll_scale, callback=True, timeout=timeout)
     started = time.monotonic()
     deadline = started + timeout
     polls = 0
@@ -65,7 +63,7 @@ async def wait_until_done(
         if callback is not None and not callback.closed and now < deadline:
             heard = await callback.wait(output["id"], max(0.0, min(delay, deadline - now)))
         elif now + delay > deadline:
-            raise _still_running(output, timeout, now - started)
+            raise still_running(output, timeout, now - started)
         else:
             await sleep(delay)
         polls += 1
@@ -74,21 +72,37 @@ async def wait_until_done(
             callback = None  # the service denies what a callback said: stop listening
             schedule, polls = polling, 0
         if output.get("state") not in results.TERMINAL and time.monotonic() >= deadline:
-            raise _still_running(output, timeout, time.monotonic() - started)
+            raise still_running(output, timeout, time.monotonic() - started)
     if output["state"] == "failed":
-        reason = output.get("failure_reason") or "no reason given"
-        code = output.get("failure_code")
-        raise DreamError(
-            "generation_failed",
-            f"generation {output['id']} failed: {reason}" + (f" ({code})" if code else ""),
-            generation_id=output["id"],
-            failure_reason=output.get("failure_reason"),
-            retryable=output.get("retryable") is True,
-        )
+        raise failed(output)
     return output
 
 
-def _still_running(output: Mapping[str, Any], timeout: float, waited: float) -> DreamError:
+def failed(output: Mapping[str, Any]) -> DreamError:
+    """A generation that ended failed, as the error a run ends with."""
+    reason = output.get("failure_reason") or "no reason given"
+    code = output.get("failure_code")
+    return DreamError(
+        "generation_failed",
+        f"generation {output['id']} failed: {reason}" + (f" ({code})" if code else ""),
+        generation_id=output["id"],
+        failure_reason=output.get("failure_reason"),
+        retryable=output.get("retryable") is True,
+    )
+
+
+def schedule_for(
+    family: str, poll: Sequence[float] | None, poll_scale: float, *, callback: bool, timeout: float
+) -> tuple[float, ...]:
+    """Seconds between looks: the node's own polls, or its family's; a callback's pace."""
+    if callback:
+        grace = min(CALLBACK_GRACE.get(family, 30.0) / poll_scale, timeout / 2)
+        return (grace, CALLBACK_PACE.get(family, 20.0) / poll_scale)
+    own = tuple(poll) if poll else (VIDEO_POLLS if family == "video" else IMAGE_POLLS)
+    return tuple(d / poll_scale for d in own)
+
+
+def still_running(output: Mapping[str, Any], timeout: float, waited: float) -> DreamError:
     # Said as it was: how long was waited, and the timeout (the next poll would pass it).
     return DreamError(
         "wait_timeout",

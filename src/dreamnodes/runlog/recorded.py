@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,72 @@ async def run_recorded(
         return await runner.run(
             node_id, params, context, wait=wait, timeout=timeout, download_dir=download_dir
         )
+    begun = await begin_recorded(
+        runner,
+        store,
+        node_id,
+        params,
+        context,
+        wait=wait,
+        timeout=timeout,
+        download_dir=download_dir,
+        index=index,
+        unit=unit,
+        options=options,
+    )
+    run_id, prepared, key = begun.run_id, begun.prepared, begun.key
+    attempts: list[Attempt] = []
+    try:
+        if begun.billable:
+            output = await exactly_once(
+                runner, store, key, run_id, prepared, download_dir, attempts
+            )
+        else:
+            output = await runner.execute(prepared, download_dir=download_dir, attempts=attempts)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        store.add_attempts(run_id, attempts)
+        store.finish(
+            run_id,
+            error={"code": "interrupted", "message": "the run was stopped (Ctrl-C or SIGTERM)"},
+            status="interrupted",
+        )
+        raise
+    except Exception as exc:
+        store.add_attempts(run_id, attempts or getattr(exc, "attempts", []))
+        raise ended(store, run_id, exc) from None
+    store.add_attempts(run_id, attempts)
+    store.finish(run_id, output=output)
+    return output
+
+
+@dataclass(frozen=True)
+class Begun:
+    """A run recorded and prepared, its create not sent yet."""
+
+    run_id: str
+    prepared: Prepared
+    key: str  # its unit of work
+    billable: bool
+
+
+async def begin_recorded(
+    runner: Runner,
+    store: RunStore,
+    node_id: str,
+    params: Mapping[str, Any],
+    context: Mapping[str, Any] | None = None,
+    *,
+    wait: str | None = None,
+    timeout: float | None = None,
+    download_dir: str | None = None,
+    index: int | None = None,
+    unit: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Begun:
+    """Prepare a run and record it as started (a failure to prepare is recorded and raised).
+
+    The first half of `run_recorded`; the Celery engine sends the rest to its workers.
+    """
     record: dict[str, Any] = {
         "node": node_id,
         "provider": runner.provider,
@@ -70,7 +137,7 @@ async def run_recorded(
         raise
     except Exception as exc:  # a bug in preparing must still leave a record and a clear error
         run_id = store.start(**record)
-        raise _ended(store, run_id, exc) from None
+        raise ended(store, run_id, exc) from None
     billable = prepared.node.kind == "create" and prepared.request is not None
     key = unit
     if key is None and index is not None and billable and prepared.request is not None:
@@ -79,31 +146,10 @@ async def run_recorded(
         )
     run_id = store.start(**record, resume_key=key)
     store.set_request(run_id, describe_request(prepared, runner.base_url))
-    attempts: list[Attempt] = []
-    try:
-        if billable:
-            output = await _exactly_once(
-                runner, store, key or f"run:{run_id}", run_id, prepared, download_dir, attempts
-            )
-        else:
-            output = await runner.execute(prepared, download_dir=download_dir, attempts=attempts)
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        store.add_attempts(run_id, attempts)
-        store.finish(
-            run_id,
-            error={"code": "interrupted", "message": "the run was stopped (Ctrl-C or SIGTERM)"},
-            status="interrupted",
-        )
-        raise
-    except Exception as exc:
-        store.add_attempts(run_id, attempts or getattr(exc, "attempts", []))
-        raise _ended(store, run_id, exc) from None
-    store.add_attempts(run_id, attempts)
-    store.finish(run_id, output=output)
-    return output
+    return Begun(run_id, prepared, key or f"run:{run_id}", billable)
 
 
-def _ended(store: RunStore, run_id: str, exc: Exception) -> DreamError:
+def ended(store: RunStore, run_id: str, exc: Exception) -> DreamError:
     """Record a run's failure; an unexpected exception becomes `internal_error`."""
     if isinstance(exc, DreamError):
         error = exc
@@ -116,7 +162,7 @@ def _ended(store: RunStore, run_id: str, exc: Exception) -> DreamError:
     return error
 
 
-async def _exactly_once(
+async def exactly_once(
     runner: Runner,
     store: RunStore,
     key: str,
@@ -124,10 +170,17 @@ async def _exactly_once(
     prepared: Prepared,
     download_dir: str | None,
     attempts: list[Attempt],
+    *,
+    patience: float | None = None,
 ) -> dict[str, Any]:
-    """Reserve the unit, reconcile an unknown outcome, send at most what is owed, record."""
+    """Reserve the unit, reconcile an unknown outcome, send at most what is owed, record.
+
+    While another live owner holds the unit, wait up to ``patience`` seconds (default: the
+    timeout and a minute), then raise `unknown_outcome` (retryable, `held_by` set).
+    """
     book = Reservations(store)
-    unit = await book.reserve(key, run_id, patience=prepared.timeout + 60.0)
+    wait_for = prepared.timeout + 60.0 if patience is None else patience
+    unit = await book.reserve(key, run_id, patience=wait_for)
     with book.held(unit):
         existing = unit.generation_id
         if existing is None and unit.sent_at is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from dreamnodes.api.retry import RetryPolicy
 from dreamnodes.downloads.addresses import AddressGuard
@@ -57,6 +58,7 @@ class Service:
             sandbox_id=config.sandbox_id,
             on_end=self._run_ended,
             callbacks_ok=callbacks_ok,
+            engine=config.engine,
         )
         self.batches = Batches(
             self.store,
@@ -65,6 +67,7 @@ class Service:
             concurrency=config.batch_concurrency,
             secrets_=self.secrets,
             on_end=self._batch_ended,
+            engine=config.engine,
         )
         self.app = build_app(self)
         self.limits = ConnectionLimits(max_body_bytes=config.max_body)
@@ -85,13 +88,19 @@ class Service:
                 base_url=endpoint.base_url,
                 retry=RetryPolicy(max_attempts=5, first_delay=1.0 / scale, max_delay=30.0 / scale),
                 limits=self.config.limits,
-                limiter=self.config.limiter,
+                limiter=self.config.engine.limiters if self.config.engine else self.config.limiter,
                 poll_scale=scale,
                 receiver=self.receiver,
                 allow_private_urls=self.config.allow_private_urls,
             )
             self._runners[provider] = runner
         return runner
+
+    def engine_status(self) -> dict[str, Any]:
+        """Where runs are done: here, or on Celery workers (their health, the queue's depth)."""
+        if self.config.engine is None:
+            return {"engine": "embedded", "workers": [], "alive": 1, "queue": None}
+        return self.config.engine.status()
 
     def bind(self, base_url: str) -> None:
         """Where the app is served (the callback receiver's URLs without --public-url)."""
@@ -125,6 +134,8 @@ class Service:
         await self.runs.aclose()
         await self.batches.aclose()
         await self.notifier.aclose()
+        if self.config.engine is not None:
+            await self.config.engine.aclose()
         await self.receiver.stop()
         for runner in self._runners.values():
             with contextlib.suppress(Exception):

@@ -12,13 +12,16 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dreamnodes.execution.runner import Runner
 from dreamnodes.redact import scrub
 from dreamnodes.runlog.recorded import run_items
 from dreamnodes.service.envelope import RunSpec
 from dreamnodes.service.ledger import MARKER, ServiceStore
+
+if TYPE_CHECKING:
+    from dreamnodes.engine.dispatch import CeleryEngine
 
 __all__ = ["Batches"]
 
@@ -37,7 +40,9 @@ class Batches:
         concurrency: int,
         secrets_: list[str],
         on_end: Callable[[str, str | None], None],
+        engine: CeleryEngine | None = None,
     ) -> None:
+        self._engine = engine
         self._store = store
         self._runner_for = runner_for
         self._sandbox_id = sandbox_id
@@ -86,9 +91,10 @@ class Batches:
         }
         self._store.expect(marker, started)
         saved = time.monotonic()
-        try:
-            async for result in run_items(
-                self._runner_for(spec.provider),
+        runner = self._runner_for(spec.provider)
+        if self._engine is None:
+            results = run_items(
+                runner,
                 self._store,
                 spec.node,
                 spec.params,
@@ -98,7 +104,21 @@ class Batches:
                 timeout=spec.timeout,
                 concurrency=self._concurrency,
                 options=options,
-            ):
+            )
+        else:  # every item queued at once: the shared limiter paces them
+            results = self._engine.items(
+                runner,
+                self._store,
+                spec.node,
+                spec.params,
+                items,
+                spec.context,
+                wait=spec.wait,
+                timeout=spec.timeout,
+                options=options,
+            )
+        try:
+            async for result in results:
                 slot = slots[result.index]
                 if result.error is None:
                     slot.update(status="succeeded", output=result.output)

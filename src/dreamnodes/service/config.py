@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dreamnodes.api.limiter import LimiterFactory
 from dreamnodes.api.limits import Limits
+
+if TYPE_CHECKING:
+    from dreamnodes.engine.dispatch import CeleryEngine
 
 __all__ = ["NOT_SERVED", "Endpoint", "ServiceConfig", "new_secret"]
 
@@ -43,6 +47,7 @@ class ServiceConfig:
     sandbox_id: str | None = None  # which sandbox the endpoints point at (retries continue)
     limits: Limits | None = field(default_factory=Limits)
     limiter: LimiterFactory | None = None  # None: in-process; else shared (--limits-url)
+    engine: CeleryEngine | None = None  # None: runs here; else on Celery workers (--engine)
     time_scale: float = 1.0  # a rehearsal against a sped-up sandbox: polls and retries too
     max_body: int = 1 << 20  # bytes of a request body
     max_batch: int = 1000  # items in one batch

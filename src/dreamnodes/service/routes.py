@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dreamnodes.errors import INPUT_CODES, DreamError
+from dreamnodes.redact import scrub
 from dreamnodes.service import envelope
 from dreamnodes.service.envelope import InputProblems
 from dreamnodes.service.runs import run_view
@@ -214,6 +216,13 @@ def build_app(service: Service) -> Starlette:
     async def get_run(request: Request) -> Response:
         return await run_answer(request.path_params["id"], prefer_wait(request))
 
+    async def engine(request: Request) -> Response:
+        try:
+            status = await asyncio.to_thread(service.engine_status)
+        except Exception as exc:  # the broker away: say so, do not fail the page
+            status = {"engine": "celery", "error": f"the engine cannot be reached: {exc}"}
+        return JSONResponse(scrub(status, service.secrets))
+
     async def retry(request: Request) -> Response:
         body = await body_of(request)
         timeout = body.get("timeout") if isinstance(body, dict) else None
@@ -236,6 +245,7 @@ def build_app(service: Service) -> Starlette:
             Route("/v1/runs", guarded(list_runs)),
             Route("/v1/runs/{id}", guarded(get_run)),
             Route("/v1/runs/{id}/retry", guarded(retry), methods=["POST"]),
+            Route("/v1/engine", guarded(engine)),
             service.receiver.route(),
         ]
     )

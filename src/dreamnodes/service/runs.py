@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dreamnodes.errors import DreamError
 from dreamnodes.execution.runner import Runner
@@ -23,6 +23,9 @@ from dreamnodes.runlog.recorded import run_recorded
 from dreamnodes.runlog.store import RunRecord
 from dreamnodes.service.envelope import RunSpec
 from dreamnodes.service.ledger import MARKER, ServiceStore
+
+if TYPE_CHECKING:
+    from dreamnodes.engine.dispatch import CeleryEngine
 
 __all__ = ["Runs", "run_view"]
 
@@ -75,8 +78,10 @@ class Runs:
         sandbox_id: str | None,
         on_end: Callable[[str, str | None], None],
         callbacks_ok: bool = True,
+        engine: CeleryEngine | None = None,
     ) -> None:
         self._callbacks_ok = callbacks_ok
+        self._engine = engine
         self._store = store
         self._runner_for = runner_for
         self._sandbox_id = sandbox_id
@@ -153,8 +158,9 @@ class Runs:
         options: Mapping[str, Any],
         started: asyncio.Future[str],
     ) -> None:
+        run = run_recorded if self._engine is None else self._engine.run
         with contextlib.suppress(DreamError):  # recorded in the run log
-            await run_recorded(
+            await run(
                 runner,
                 self._store,
                 spec.node,
