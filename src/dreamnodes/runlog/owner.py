@@ -16,12 +16,18 @@ LEASE = 30.0
 
 
 def _start_of(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot, or None where /proc is missing."""
+    """The process's start time in clock ticks since boot, or None where /proc is missing.
+
+    A killed process its parent has not reaped yet (a zombie) starts at "" (never a match):
+    it is dead, though its pid is still taken.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             fields = stat.read().rsplit(b")", 1)[1].split()
     except OSError:
         return None
+    if fields and fields[0] in (b"Z", b"X"):
+        return ""
     return fields[19].decode() if len(fields) > 19 else None
 
 
@@ -59,6 +65,8 @@ def alive(owner: str | None, lease_until: float | None, now: float) -> bool:
     if pid == os.getpid():
         return owner == this_owner()
     current = _start_of(pid)
+    if current == "":
+        return False  # a zombie
     if current is not None:
         return start in ("-", current)
     try:

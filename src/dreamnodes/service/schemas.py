@@ -110,6 +110,18 @@ def _run_request(input_schema: dict[str, Any]) -> dict[str, Any]:
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _RUN = {"$ref": "#/components/schemas/Run"}
+_ENGINE = {
+    "type": "object",
+    "required": ["engine"],
+    "properties": {
+        "engine": {"type": "string", "enum": ["embedded", "celery"]},
+        "alive": {"type": "integer"},
+        "workers": {"type": "array", "items": {"type": "object"}},
+        "queue": {"type": ["object", "null"]},
+        "runs_under_way": {"type": "integer"},
+        "error": {"type": "string"},
+    },
+}
 
 
 def _responses() -> dict[str, Any]:
@@ -146,6 +158,26 @@ def _document(package: Package) -> dict[str, Any]:
                 "responses": _responses(),
             }
         }
+    paths["/v1/engine"] = {
+        "get": {
+            "operationId": "engine_status",
+            "summary": "Where runs are done",
+            "description": "`embedded` (this server), or `celery`: each worker's health (alive,"
+            " seconds since seen, steps running and done), the queue's depth and the runs under"
+            " way.",
+            "tags": ["Operations"],
+            "responses": {
+                "200": {
+                    "description": "The engine's status",
+                    "content": {"application/json": {"schema": _ENGINE}},
+                },
+                "401": {
+                    "description": "No token, or a wrong one",
+                    "content": {"application/json": {"schema": _ERROR}},
+                },
+            },
+        }
+    }
     manifest = package.manifest
     return {
         "openapi": "3.1.0",

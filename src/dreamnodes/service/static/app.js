@@ -51,8 +51,23 @@ function runRow(run) {
     el("td", { text: run.generation_id || "" }), el("td", {}, result), el("td", {}, retry));
 }
 
+// Where runs are done: this server, or Celery workers (each one's health, the queue's depth).
+async function refreshEngine() {
+  const { body } = await api("/v1/engine");
+  const line = $("#engine");
+  if (body.error) { line.textContent = body.error; line.className = "engine error"; return; }
+  if (body.engine !== "celery") { line.textContent = "Runs are done by this server."; line.className = "engine"; return; }
+  const workers = (body.workers || []).map((w) =>
+    `${w.name}: ${w.alive ? "alive" : "not seen for " + w.seen_seconds_ago + " s"}, ${w.running} running, ${w.done} done`);
+  const queue = body.queue || {};
+  line.textContent = `Celery: ${body.alive} of ${workers.length} workers alive; ${queue.queued} queued,` +
+    ` ${queue.unacknowledged} held by workers; ${body.runs_under_way} runs under way. ` + workers.join("; ");
+  line.className = body.alive ? "engine" : "engine error";
+}
+
 async function refresh() {
   if ($("#log").hidden) return;
+  refreshEngine().catch(() => {});
   const query = new URLSearchParams({ limit: "100" });
   if ($("#filter-status").value) query.set("status", $("#filter-status").value);
   if ($("#filter-node").value) query.set("node", $("#filter-node").value);
