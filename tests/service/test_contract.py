@@ -130,6 +130,29 @@ def test_an_idempotency_key_makes_one_generation(client: httpx.Client, sandbox: 
     assert other.status_code == 422 and other.json()["error"]["field"] == "Idempotency-Key"
 
 
+def test_an_idempotency_key_names_one_batch(client: httpx.Client, sandbox: Sandbox) -> None:
+    before = len(sandbox.generations())
+    batches = "/v1/nodes/dream_machine/batches"
+    headers = {"Idempotency-Key": "batch-order-77"}
+    body = {"items": ["A heron", "A crane"], "params": {"prompt": "{{item}} in rain"}}
+    first = client.post(batches, json={**body, "wait": "poll"}, headers=headers)
+    second = client.post(batches, json={**body, "wait": "poll"}, headers=headers)
+    assert first.status_code == 202 and second.json()["id"] == first.json()["id"]
+    assert second.headers.get("idempotent-replayed") == "true"
+    deadline = time.monotonic() + 60
+    while client.get(f"/v1/batches/{first.json()['id']}").json()["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    third = client.post(batches, json={**body, "wait": "poll"}, headers=headers)
+    assert third.status_code == 200 and third.json()["id"] == first.json()["id"]
+    assert third.json()["status"] == "succeeded"
+    assert len(sandbox.generations()) == before + 2
+    other = client.post(batches, json={**body, "wait": "none"}, headers=headers)
+    assert other.status_code == 422 and other.json()["error"]["field"] == "Idempotency-Key"
+    run = client.post(RUNS, json={"params": PARAMS}, headers=headers)
+    assert run.status_code == 422 and run.json()["error"]["field"] == "Idempotency-Key"
+
+
 def test_retry_of_a_failed_run_picks_up_its_generation(
     client: httpx.Client, sandbox: Sandbox
 ) -> None:

@@ -9,11 +9,13 @@ after the server restarts. A batch the server was stopped in is `interrupted`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from dreamnodes.errors import DreamError
 from dreamnodes.execution.runner import Runner
 from dreamnodes.redact import scrub
 from dreamnodes.runlog.recorded import run_items
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["Batches"]
 
 _SAVE_EVERY = 1.0  # seconds between writes of a running batch
+_KEY_WAIT = 10.0  # seconds a second request with a key waits for the first to name its batch
 
 
 class Batches:
@@ -67,6 +70,32 @@ class Batches:
         self._tasks[batch_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(batch_id, None))
         return batch_id
+
+    async def start_once(self, key: str, spec: RunSpec, items: list[Any]) -> tuple[str, bool]:
+        """The batch for an idempotency key: (batch id, made by this call). A key reused for
+        another request (another batch, or a run) is an input error."""
+        wanted = spec.fingerprint({"batch": items})
+        fingerprint = "batch:" + hashlib.sha256(wanted.encode()).hexdigest()
+        mine, bound, target = self._store.claim_key(key, "batch", fingerprint)
+        if bound != fingerprint:
+            raise DreamError(
+                "invalid_input",
+                "Idempotency-Key: this key was used for another request; use a new key",
+                field="Idempotency-Key",
+            )
+        if not mine:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + _KEY_WAIT
+            while target is None and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+                target = self._store.key_target(key)
+            if target is not None and self.view(target) is not None:
+                return target, False
+            # The request that took the key never started its batch (the server stopped):
+            # start it now; each item's unit of work still allows one generation only.
+        batch_id = self.start(spec, items, key=key)
+        self._store.set_key_target(key, batch_id)
+        return batch_id, True
 
     async def _run(
         self, state: dict[str, Any], spec: RunSpec, items: list[Any], key: str | None

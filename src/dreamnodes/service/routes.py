@@ -187,8 +187,18 @@ def build_app(service: Service) -> Starlette:
         )
         if spec.notify_url:
             await service.notifier.check(spec.notify_url)
-        batch_id = service.batches.start(spec, items, key=idempotency_key(request))
-        return _json(202, service.batches.view(batch_id), {"Location": f"/v1/batches/{batch_id}"})
+        key = idempotency_key(request)
+        if key is None:
+            batch_id, replayed = service.batches.start(spec, items), False
+        else:
+            batch_id, made = await service.batches.start_once(key, spec, items)
+            replayed = not made
+        view = service.batches.view(batch_id)
+        headers = {"Location": f"/v1/batches/{batch_id}"}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        done = replayed and view is not None and view["status"] != "running"
+        return _json(200 if done else 202, view, headers)
 
     async def get_batch(request: Request) -> Response:
         found = service.batches.view(request.path_params["id"])
