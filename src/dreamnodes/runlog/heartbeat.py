@@ -7,12 +7,12 @@ then the leases run out and other hosts take the work over (this host sees the d
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from typing import TYPE_CHECKING
 
 from dreamnodes.runlog.owner import LEASE, this_owner
+from dreamnodes.runlog.sqltext import sql
 
 if TYPE_CHECKING:
     from dreamnodes.runlog.store import RunStore
@@ -50,20 +50,27 @@ class Heartbeat:
         """Renew now: runs and units of this process get a lease of LEASE seconds from now."""
         me = this_owner()
         until = time.time() + LEASE
-        with self._store._write() as db:
+        with self._store.write() as db:
             db.execute(
-                "UPDATE runs SET lease_until = ? WHERE owner = ? AND status = 'running'",
-                (until, me),
+                sql(
+                    "UPDATE runs SET lease_until = :until"
+                    " WHERE owner = :owner AND status = 'running'"
+                ),
+                {"until": until, "owner": me},
             )
             db.execute(
-                "UPDATE units SET lease_until = ? WHERE owner IS NOT NULL"
-                " AND substr(owner, 1, ?) = ?",
-                (until, len(me) + 1, me + "/"),
+                sql(
+                    "UPDATE units SET lease_until = :until WHERE owner IS NOT NULL"
+                    " AND substr(owner, 1, :length) = :prefix"
+                ),
+                {"until": until, "length": len(me) + 1, "prefix": me + "/"},
             )
 
     def _run(self) -> None:
+        from sqlalchemy.exc import SQLAlchemyError  # loaded already: the store is open
+
         while not self._stop.wait(self._every):
             try:
                 self.beat()
-            except (sqlite3.Error, ValueError):  # closed or busy: the next beat tries again
+            except (SQLAlchemyError, ValueError):  # closed or busy: the next beat tries again
                 continue

@@ -1,81 +1,37 @@
-"""Where the run log lives, how it is created (owner-only), and its migrations."""
+"""Where the run log lives, how it is created (owner-only), and how its schema is upgraded.
+
+The schema is Alembic's (`migrations/`). Opening a store brings it to the head revision: a
+quick read when it is there already; else, holding the write lock (SQLite: ``BEGIN
+IMMEDIATE``; PostgreSQL: an advisory lock), the revision is read again and the missing
+revisions run in that one transaction, so two processes opening a new store never both
+migrate it. A SQLite file from before Alembic (schema version 1 or 2 in PRAGMA user_version,
+no ``alembic_version`` table) is stamped at its revision and upgraded, nothing lost. A store
+at a revision this dreamnodes does not know is refused. Alembic is imported only to migrate.
+"""
 
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dreamnodes.errors import DreamError
+from dreamnodes.runlog.sqltext import sql
 
-# Each entry takes the schema from version i to i + 1; never edit one, append a new one.
-_MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE IF NOT EXISTS runs (
-        seq INTEGER PRIMARY KEY,
-        id TEXT NOT NULL UNIQUE,
-        node TEXT NOT NULL,
-        provider TEXT NOT NULL,
-        status TEXT NOT NULL,
-        started_at TEXT NOT NULL,
-        finished_at TEXT,
-        params TEXT NOT NULL,
-        context TEXT,
-        request TEXT,
-        output TEXT,
-        error TEXT,
-        generation_id TEXT,
-        resume_key TEXT,
-        options TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS attempts (
-        seq INTEGER PRIMARY KEY,
-        run_id TEXT NOT NULL REFERENCES runs(id),
-        number INTEGER NOT NULL,
-        status INTEGER,
-        seconds REAL NOT NULL,
-        error TEXT
-    );
-    CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, seq);
-    CREATE INDEX IF NOT EXISTS runs_by_node ON runs(node, seq);
-    CREATE INDEX IF NOT EXISTS runs_by_resume_key ON runs(resume_key, seq)
-        WHERE resume_key IS NOT NULL;
-    CREATE INDEX IF NOT EXISTS attempts_by_run ON attempts(run_id, seq);
-    """,
-    # Exactly once: units of work (reserved by an owner with a lease) and the generations
-    # each one claimed. Every earlier run becomes a unit; one that may have sent a create and
-    # recorded no generation keeps `sent_at`, so its lost create is looked for, never resent.
-    """
-    ALTER TABLE runs ADD COLUMN owner TEXT;
-    ALTER TABLE runs ADD COLUMN lease_until REAL;
-    UPDATE runs SET resume_key = 'run:' || id WHERE resume_key IS NULL;
-    CREATE TABLE IF NOT EXISTS units (
-        key TEXT PRIMARY KEY,
-        owner TEXT,
-        lease_until REAL,
-        run_id TEXT,
-        reserved_at REAL NOT NULL,
-        sent_at REAL,
-        generation_id TEXT
-    );
-    CREATE TABLE IF NOT EXISTS claims (
-        generation_id TEXT PRIMARY KEY,
-        unit TEXT NOT NULL,
-        claimed_at REAL NOT NULL
-    );
-    INSERT OR IGNORE INTO units (key, reserved_at, sent_at, generation_id)
-        SELECT resume_key,
-               (julianday(MIN(started_at)) - 2440587.5) * 86400.0,
-               CASE WHEN COUNT(generation_id) = 0
-                    THEN (julianday(MIN(started_at)) - 2440587.5) * 86400.0 END,
-               MAX(generation_id)
-        FROM runs GROUP BY resume_key;
-    INSERT OR IGNORE INTO claims (generation_id, unit, claimed_at)
-        SELECT generation_id, resume_key, 0 FROM runs WHERE generation_id IS NOT NULL;
-    CREATE INDEX IF NOT EXISTS units_by_owner ON units(owner) WHERE owner IS NOT NULL;
-    """,
-)
-SCHEMA_VERSION = len(_MIGRATIONS)
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from dreamnodes.runlog.database import Database
+
+# The Alembic revisions (`migrations/versions/`), oldest first; a new one goes at the end.
+# Revision i is also the SQLite file's schema version i (its PRAGMA user_version), as before.
+REVISIONS = ("0001", "0002", "0003")
+HEAD = REVISIONS[-1]
+SCHEMA_VERSION = len(REVISIONS)
+
+# Held (per transaction) by whoever upgrades a PostgreSQL store: one migration at a time.
+_ADVISORY_LOCK = 0x646E_5F72_756E_6C6F  # "dn_runlo"
+_SCRIPTS = "dreamnodes.runlog:migrations"
 
 
 def default_store_path() -> str:
@@ -110,19 +66,69 @@ def create_private(path: Path) -> None:
         os.close(fd)
 
 
-def migrate(db: sqlite3.Connection, path: str) -> None:
-    """Bring the file's schema up to SCHEMA_VERSION (inside the caller's write transaction)."""
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    if version > SCHEMA_VERSION:
+def upgrade(database: Database) -> str | None:
+    """Bring the store to HEAD; returns the revision it was at (None: it was empty)."""
+    with database.transaction(write=False) as db:
+        stamped, version = _state(db, database.dialect)
+    if stamped == HEAD and version in (None, SCHEMA_VERSION):
+        return HEAD
+    with database.transaction(write=True) as db:
+        if database.dialect == "postgresql":
+            db.execute(sql("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+        stamped, version = _state(db, database.dialect)
+        was = _revision(stamped, version, database.location.shown)
+        if was != HEAD:
+            _migrate(db, stamp=was if stamped is None else None)
+        if version is not None:
+            db.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return was
+
+
+def current(database: Database) -> str | None:
+    """The revision the store is at, without changing it (None: an empty store)."""
+    with database.transaction(write=False) as db:
+        stamped, version = _state(db, database.dialect)
+    return _revision(stamped, version, database.location.shown)
+
+
+def _state(db: Connection, dialect: str) -> tuple[str | None, int | None]:
+    """(the Alembic revision stamped, or None; SQLite's user_version, None elsewhere)."""
+    from sqlalchemy import inspect
+
+    version = None
+    if dialect == "sqlite":
+        version = int(db.exec_driver_sql("PRAGMA user_version").scalar_one())
+    if not inspect(db).has_table("alembic_version"):
+        return None, version
+    stamped = db.execute(sql("SELECT version_num FROM alembic_version")).scalar()
+    return (None if stamped is None else str(stamped)), version
+
+
+def _revision(stamped: str | None, version: int | None, shown: str) -> str | None:
+    """The revision a store is at: Alembic's stamp, else a pre-Alembic file's user_version."""
+    version = version or 0
+    known = stamped in REVISIONS if stamped is not None else version <= SCHEMA_VERSION
+    if not known or version > SCHEMA_VERSION:
         raise DreamError(
             "invalid_input",
-            f"the run store {path} has schema version {version}, newer than this"
-            f" dreamnodes knows ({SCHEMA_VERSION}); upgrade dreamnodes",
+            f"the run store {shown} has schema revision {stamped or version}, newer than"
+            f" this dreamnodes knows ({HEAD}); upgrade dreamnodes",
             field="store",
         )
-    for step in _MIGRATIONS[version:]:
-        for statement in step.split(";"):
-            if statement.strip():
-                db.execute(statement)
-    if version < SCHEMA_VERSION:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    if stamped is not None:
+        return stamped
+    return REVISIONS[version - 1] if version else None
+
+
+def _migrate(db: Connection, *, stamp: str | None) -> None:
+    """Run the missing revisions on this connection, inside its transaction."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", _SCRIPTS)
+    config.set_main_option("path_separator", "os")
+    config.attributes["connection"] = db
+    if stamp is not None:  # a file from before Alembic: its tables are there already
+        command.stamp(config, stamp)
+    command.upgrade(config, "head")

@@ -1,8 +1,11 @@
-"""The run log: every node execution recorded in an embedded SQLite file, secrets removed.
+"""The run log: every node execution recorded, secrets removed, in SQLite or PostgreSQL.
 
-One `RunStore` may be shared by many threads (one connection behind a lock, short
-transactions) and one file by many processes (WAL journal, a busy timeout). Nothing secret is
-written: every JSON part goes through `scrub` first, and the serialised text is checked again.
+`RunStore(path_or_url)`: a path is an embedded SQLite file (the default, owner-only), a
+``postgresql://`` URL a PostgreSQL database shared by many machines (see `database`). Either way
+one `RunStore` may be shared by many threads and one store by many processes, in short
+transactions; `write()` and `read()` hand out such a transaction for the tables beside the
+runs (reservations, the service's). Nothing secret is written: every JSON part goes through
+`scrub` first, and the serialised text is checked again. SQLAlchemy loads when a store opens.
 """
 
 from __future__ import annotations
@@ -10,13 +13,11 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dreamnodes.errors import Attempt, DreamError
 from dreamnodes.redact import REDACTED, scrub, scrub_text
@@ -31,7 +32,11 @@ from dreamnodes.runlog.records import (
     record_from_row,
     resume_key,
 )
-from dreamnodes.runlog.schema import SCHEMA_VERSION, create_private, default_store_path, migrate
+from dreamnodes.runlog.schema import SCHEMA_VERSION, create_private, default_store_path, upgrade
+from dreamnodes.runlog.sqltext import sql
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Row
 
 __all__ = [
     "REDACTED",
@@ -52,33 +57,54 @@ STATUSES = ("running", "succeeded", "failed", "interrupted")
 _SECRET_ENV_VARS = ("LUMA_API_KEY", "PIXAZO_API_KEY")
 _MIN_ENV_SECRET_LEN = 8
 
-_BUSY_TIMEOUT_MS = 30_000
-
 
 class RunStore:
-    """The run log in one SQLite file; safe to share between threads and processes."""
+    """The run log in an SQLite file or a PostgreSQL database; safe to share between threads
+    and processes. `path` is what messages show: the file, or the URL with no password."""
 
     def __init__(self, path: str | None = None, *, secrets: Iterable[str] = ()) -> None:
-        self.path = path or default_store_path()
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from dreamnodes.runlog.database import Database, locate
+
+        location = locate(path or default_store_path())
+        self.path = location.shown
         env = (os.environ.get(name, "") for name in _SECRET_ENV_VARS)
         self._secrets = sorted(
             {s for s in secrets if s} | {s for s in env if len(s) >= _MIN_ENV_SECRET_LEN},
             key=len,
             reverse=True,
         )
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
         self.heartbeat = Heartbeat(self)
         try:
-            if self.path != ":memory:":
-                create_private(Path(self.path))
-            self._db = self._connect()
-            with self._write() as db:
-                migrate(db, self.path)
-        except (sqlite3.Error, OSError) as exc:
-            raise DreamError(
-                "invalid_input", f"cannot open the run store {self.path}: {exc}", field="store"
-            ) from exc
+            if location.file is not None:
+                create_private(Path(location.file))
+            self._database = Database(location)
+            upgrade(self._database)
+        except (SQLAlchemyError, OSError) as exc:
+            message = location.scrub(f"cannot open the run store {self.path}: {exc}")
+            raise DreamError("invalid_input", message, field="store") from None
+
+    # -- transactions, for the tables beside the runs ----------------------------------------
+
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql": what SQL the store speaks."""
+        return self._database.dialect
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: exclusive on SQLite (the file's write lock, taken up front);
+        on PostgreSQL take row locks (``SELECT ... FOR UPDATE``) where it must be exclusive.
+        Committed when the block ends, rolled back if it raises."""
+        with self._database.transaction(write=True) as db:
+            yield db
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction."""
+        with self._database.transaction(write=False) as db:
+            yield db
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -98,52 +124,58 @@ class RunStore:
         the run is seen as abandoned at once on this host, and when its lease ends elsewhere.
         """
         run_id = new_run_id()
-        with self._write() as db:
+        with self.write() as db:
             db.execute(
-                "INSERT INTO runs (id, node, provider, status, started_at, params, context,"
-                " options, resume_key, owner, lease_until)"
-                " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    node,
-                    provider,
-                    now_iso(),
-                    self._json(params),
-                    None if context is None else self._json(context),
-                    self._json(options),
-                    resume_key or f"run:{run_id}",
-                    this_owner(),
-                    time.time() + LEASE,
+                sql(
+                    "INSERT INTO runs (id, node, provider, status, started_at, params, context,"
+                    " options, resume_key, owner, lease_until) VALUES (:id, :node, :provider,"
+                    " 'running', :started_at, :params, :context, :options, :resume_key,"
+                    " :owner, :lease_until)"
                 ),
+                {
+                    "id": run_id,
+                    "node": node,
+                    "provider": provider,
+                    "started_at": now_iso(),
+                    "params": self._json(params),
+                    "context": None if context is None else self._json(context),
+                    "options": self._json(options),
+                    "resume_key": resume_key or f"run:{run_id}",
+                    "owner": this_owner(),
+                    "lease_until": time.time() + LEASE,
+                },
             )
         self.heartbeat.start()
         return run_id
 
     def set_request(self, run_id: str, request: Mapping[str, Any]) -> None:
-        self._update(run_id, "request = ?", (self._json(request),))
+        self._update(run_id, "request = :request", request=self._json(request))
 
     def set_generation(self, run_id: str, generation_id: str) -> None:
         """Called as soon as a create is answered, so that a crashed loop can resume."""
-        self._update(run_id, "generation_id = ?", (generation_id,))
+        self._update(run_id, "generation_id = :generation_id", generation_id=generation_id)
 
     def add_attempts(self, run_id: str, attempts: Sequence[Attempt]) -> None:
         rows = [
-            (
-                run_id,
-                a.number,
-                a.status,
-                a.seconds,
-                None if a.error is None else self._text(a.error),
-            )
+            {
+                "run_id": run_id,
+                "number": a.number,
+                "status": a.status,
+                "seconds": a.seconds,
+                "error": None if a.error is None else self._text(a.error),
+            }
             for a in attempts
         ]
-        with self._write() as db:
+        with self.write() as db:
             self._require(db, run_id)
-            db.executemany(
-                "INSERT INTO attempts (run_id, number, status, seconds, error)"
-                " VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
+            if rows:
+                db.execute(
+                    sql(
+                        "INSERT INTO attempts (run_id, number, status, seconds, error)"
+                        " VALUES (:run_id, :number, :status, :seconds, :error)"
+                    ),
+                    rows,
+                )
 
     def finish(
         self,
@@ -158,22 +190,22 @@ class RunStore:
         generation_id = generation_of(output) or generation_of(error)
         self._update(
             run_id,
-            "status = ?, finished_at = ?, output = ?, error = ?, owner = NULL,"
-            " generation_id = COALESCE(generation_id, ?)",
-            (
-                status,
-                now_iso(),
-                None if output is None else self._json(output),
-                None if error is None else self._json(error),
-                generation_id,
-            ),
+            "status = :status, finished_at = :finished_at, output = :output, error = :error,"
+            " owner = NULL, generation_id = COALESCE(generation_id, :generation_id)",
+            status=status,
+            finished_at=now_iso(),
+            output=None if output is None else self._json(output),
+            error=None if error is None else self._json(error),
+            generation_id=generation_id,
         )
 
     # -- reading ---------------------------------------------------------------------------
 
     def get(self, run_id: str) -> RunRecord:
-        with self._read() as db:
-            row = db.execute(f"SELECT {COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        with self.read() as db:
+            row = db.execute(
+                sql(f"SELECT {COLUMNS} FROM runs WHERE id = :id"), {"id": run_id}
+            ).first()
             if row is None:
                 raise self._not_found(run_id)
             return self._record(db, row)
@@ -183,25 +215,23 @@ class RunStore:
     ) -> list[RunRecord]:
         """The most recent runs first, optionally only those with a status or of a node."""
         where: builtins.list[str] = []
-        args: builtins.list[Any] = []
+        args: dict[str, Any] = {"limit": max(0, limit)}
         if status is not None:
-            where.append("status = ?")
-            args.append(status)
+            where.append("status = :status")
+            args["status"] = status
         if node is not None:
-            where.append("node = ?")
-            args.append(node)
+            where.append("node = :node")
+            args["node"] = node
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        with self._read() as db:
+        with self.read() as db:
             rows = db.execute(
-                f"SELECT {COLUMNS} FROM runs {clause} ORDER BY seq DESC LIMIT ?",
-                (*args, max(0, limit)),
-            ).fetchall()
+                sql(f"SELECT {COLUMNS} FROM runs {clause} ORDER BY seq DESC LIMIT :limit"), args
+            ).all()
             return [self._record(db, row) for row in rows]
 
     def close(self) -> None:
         self.heartbeat.stop()
-        with self._lock:
-            self._db.close()
+        self._database.close()
 
     def __enter__(self) -> RunStore:
         return self
@@ -219,56 +249,18 @@ class RunStore:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(
-            self.path,
-            timeout=_BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-        return db
-
-    def _connection(self) -> sqlite3.Connection:
-        # A forked child must not share its parent's SQLite handle.
-        if os.getpid() != self._pid:
-            self._pid = os.getpid()
-            self._db = self._connect()
-        return self._db
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            db = self._connection()
-            # IMMEDIATE takes the write lock up front, so a busy file waits instead of failing.
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            db = self._connection()
-            db.execute("BEGIN")
-            try:
-                yield db
-            finally:
-                db.execute("COMMIT")
-
-    def _update(self, run_id: str, assignments: str, args: tuple[Any, ...]) -> None:
-        with self._write() as db:
-            cursor = db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*args, run_id))
-            if cursor.rowcount == 0:
+    def _update(self, run_id: str, assignments: str, **values: Any) -> None:
+        with self.write() as db:
+            done = db.execute(
+                sql(f"UPDATE runs SET {assignments} WHERE id = :run_id"),
+                {**values, "run_id": run_id},
+            )
+            if done.rowcount == 0:
                 raise self._not_found(run_id)
 
-    def _require(self, db: sqlite3.Connection, run_id: str) -> None:
-        if db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+    def _require(self, db: Connection, run_id: str) -> None:
+        found = db.execute(sql("SELECT 1 FROM runs WHERE id = :id"), {"id": run_id}).first()
+        if found is None:
             raise self._not_found(run_id)
 
     def _not_found(self, run_id: str) -> DreamError:
@@ -282,12 +274,15 @@ class RunStore:
         # Belt and braces: a secret hidden in something `default=str` rendered.
         return scrub_text(text, self._secrets)
 
-    def _record(self, db: sqlite3.Connection, row: tuple[Any, ...]) -> RunRecord:
+    def _record(self, db: Connection, row: Row[Any]) -> RunRecord:
         attempts = [
             {"number": number, "status": status, "seconds": seconds, "error": error}
             for number, status, seconds, error in db.execute(
-                "SELECT number, status, seconds, error FROM attempts WHERE run_id = ? ORDER BY seq",
-                (row[0],),
+                sql(
+                    "SELECT number, status, seconds, error FROM attempts WHERE run_id = :id"
+                    " ORDER BY seq"
+                ),
+                {"id": row[0]},
             )
         ]
-        return record_from_row(row, attempts)
+        return record_from_row(tuple(row), attempts)

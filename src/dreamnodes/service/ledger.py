@@ -1,4 +1,5 @@
-"""The service's own durable tables, beside the run log in the same SQLite file.
+"""The service's own durable tables, beside the run log in the same store (SQLite or
+PostgreSQL; the tables are the run log's migration 0003).
 
 `ServiceStore` is the run log (`RunStore`) plus:
 - `service_keys`: an `Idempotency-Key` → the run or batch it made, with a fingerprint of the
@@ -17,24 +18,12 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from dreamnodes.runlog.records import now_iso
+from dreamnodes.runlog.sqltext import sql
 from dreamnodes.runlog.store import RunStore
 
 __all__ = ["MARKER", "ServiceStore"]
 
 MARKER = "service_request"  # the option naming which request a run belongs to
-
-_TABLES = """
-CREATE TABLE IF NOT EXISTS service_keys (
-    key TEXT PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT NOT NULL, target TEXT,
-    created_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS service_batches (
-    id TEXT PRIMARY KEY, node TEXT NOT NULL, status TEXT NOT NULL, total INTEGER NOT NULL,
-    created_at TEXT NOT NULL, finished_at TEXT, notify_url TEXT, items TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS service_notifications (
-    seq INTEGER PRIMARY KEY, target TEXT NOT NULL, url TEXT NOT NULL, status TEXT NOT NULL,
-    attempts INTEGER NOT NULL, last_error TEXT, at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS service_notifications_by_target ON service_notifications(target);
-"""
 
 Started = Callable[[str, Mapping[str, Any] | None], None]
 
@@ -45,8 +34,6 @@ class ServiceStore(RunStore):
     def __init__(self, path: str | None = None, *, secrets: Iterable[str] = ()) -> None:
         super().__init__(path, secrets=secrets)
         self._expected: dict[str, Started] = {}
-        with self._lock:
-            self._connection().executescript(_TABLES)
 
     # -- the run-started hook ----------------------------------------------------------------
 
@@ -82,36 +69,46 @@ class ServiceStore(RunStore):
 
     def run_with_unit(self, unit: str) -> str | None:
         """The first run that did this unit of work (an idempotency key's), if any."""
-        with self._read() as db:
-            row = db.execute(
-                "SELECT id FROM runs WHERE resume_key = ? ORDER BY seq LIMIT 1", (unit,)
-            ).fetchone()
-        return None if row is None else str(row[0])
+        with self.read() as db:
+            found = db.execute(
+                sql("SELECT id FROM runs WHERE resume_key = :unit ORDER BY seq LIMIT 1"),
+                {"unit": unit},
+            ).scalar()
+        return None if found is None else str(found)
 
     # -- idempotency keys --------------------------------------------------------------------
 
     def claim_key(self, key: str, kind: str, fingerprint: str) -> tuple[bool, str, str | None]:
         """(claimed by this call, the fingerprint on record, its target if it has one)."""
-        with self._write() as db:
-            row = db.execute(
-                "SELECT fingerprint, target FROM service_keys WHERE key = ?", (key,)
-            ).fetchone()
-            if row is not None:
-                return False, str(row[0]), row[1]
-            db.execute(
-                "INSERT INTO service_keys (key, kind, fingerprint, created_at) VALUES (?, ?, ?, ?)",
-                (key, kind, fingerprint, time.time()),
+        with self.write() as db:
+            new = db.execute(
+                sql(
+                    "INSERT INTO service_keys (key, kind, fingerprint, created_at)"
+                    " VALUES (:key, :kind, :fingerprint, :now) ON CONFLICT (key) DO NOTHING"
+                ),
+                {"key": key, "kind": kind, "fingerprint": fingerprint, "now": time.time()},
             )
-        return True, fingerprint, None
+            if new.rowcount == 1:
+                return True, fingerprint, None
+            row = db.execute(
+                sql("SELECT fingerprint, target FROM service_keys WHERE key = :key"),
+                {"key": key},
+            ).one()
+        return False, str(row[0]), row[1]
 
     def key_target(self, key: str) -> str | None:
-        with self._read() as db:
-            row = db.execute("SELECT target FROM service_keys WHERE key = ?", (key,)).fetchone()
-        return None if row is None else row[0]
+        with self.read() as db:
+            target = db.execute(
+                sql("SELECT target FROM service_keys WHERE key = :key"), {"key": key}
+            ).scalar()
+        return None if target is None else str(target)
 
     def set_key_target(self, key: str, target: str) -> None:
-        with self._write() as db:
-            db.execute("UPDATE service_keys SET target = ? WHERE key = ?", (target, key))
+        with self.write() as db:
+            db.execute(
+                sql("UPDATE service_keys SET target = :target WHERE key = :key"),
+                {"target": target, "key": key},
+            )
 
     # -- batches -----------------------------------------------------------------------------
 
@@ -126,31 +123,36 @@ class ServiceStore(RunStore):
         finished: bool = False,
     ) -> None:
         text = self._json(items)
-        with self._write() as db:
+        with self.write() as db:
             db.execute(
-                "INSERT INTO service_batches (id, node, status, total, created_at, finished_at,"
-                " notify_url, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(id) DO UPDATE SET status = excluded.status,"
-                " finished_at = excluded.finished_at, items = excluded.items",
-                (
-                    batch_id,
-                    node,
-                    status,
-                    len(items),
-                    now_iso(),
-                    now_iso() if finished else None,
-                    notify_url,
-                    text,
+                sql(
+                    "INSERT INTO service_batches (id, node, status, total, created_at,"
+                    " finished_at, notify_url, items) VALUES (:id, :node, :status, :total,"
+                    " :created_at, :finished_at, :notify_url, :items)"
+                    " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+                    " finished_at = excluded.finished_at, items = excluded.items"
                 ),
+                {
+                    "id": batch_id,
+                    "node": node,
+                    "status": status,
+                    "total": len(items),
+                    "created_at": now_iso(),
+                    "finished_at": now_iso() if finished else None,
+                    "notify_url": notify_url,
+                    "items": text,
+                },
             )
 
     def batch(self, batch_id: str) -> dict[str, Any] | None:
-        with self._read() as db:
+        with self.read() as db:
             row = db.execute(
-                "SELECT id, node, status, total, created_at, finished_at, notify_url, items"
-                " FROM service_batches WHERE id = ?",
-                (batch_id,),
-            ).fetchone()
+                sql(
+                    "SELECT id, node, status, total, created_at, finished_at, notify_url, items"
+                    " FROM service_batches WHERE id = :id"
+                ),
+                {"id": batch_id},
+            ).first()
         if row is None:
             return None
         names = ("id", "node", "status", "total", "created_at", "finished_at", "notify_url")
@@ -158,11 +160,13 @@ class ServiceStore(RunStore):
 
     def interrupt_batches(self) -> None:
         """Batches left running by a server that is gone: they ended `interrupted`."""
-        with self._write() as db:
+        with self.write() as db:
             db.execute(
-                "UPDATE service_batches SET status = 'interrupted', finished_at = ?"
-                " WHERE status = 'running'",
-                (now_iso(),),
+                sql(
+                    "UPDATE service_batches SET status = 'interrupted', finished_at = :now"
+                    " WHERE status = 'running'"
+                ),
+                {"now": now_iso()},
             )
 
     # -- notifications -----------------------------------------------------------------------
@@ -170,27 +174,32 @@ class ServiceStore(RunStore):
     def add_notification(
         self, target: str, url: str, status: str, attempts: int, error: str | None
     ) -> None:
-        with self._write() as db:
+        with self.write() as db:
             db.execute(
-                "INSERT INTO service_notifications (target, url, status, attempts, last_error,"
-                " at) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    target,
-                    url,
-                    status,
-                    attempts,
-                    None if error is None else self._text(error),
-                    now_iso(),
+                sql(
+                    "INSERT INTO service_notifications (target, url, status, attempts,"
+                    " last_error, at) VALUES (:target, :url, :status, :attempts, :last_error,"
+                    " :at)"
                 ),
+                {
+                    "target": target,
+                    "url": url,
+                    "status": status,
+                    "attempts": attempts,
+                    "last_error": None if error is None else self._text(error),
+                    "at": now_iso(),
+                },
             )
 
     def notifications(self, target: str) -> list[dict[str, Any]]:
-        with self._read() as db:
+        with self.read() as db:
             rows = db.execute(
-                "SELECT url, status, attempts, last_error, at FROM service_notifications"
-                " WHERE target = ? ORDER BY seq",
-                (target,),
-            ).fetchall()
+                sql(
+                    "SELECT url, status, attempts, last_error, at FROM service_notifications"
+                    " WHERE target = :target ORDER BY seq"
+                ),
+                {"target": target},
+            ).all()
         names = ("url", "status", "attempts", "last_error", "at")
         return [dict(zip(names, row, strict=True)) for row in rows]
 
@@ -203,17 +212,20 @@ class ServiceStore(RunStore):
         limit: int = 50,
     ) -> list[str]:
         """Run ids newest first, after the `before` cursor (a run id), filtered."""
-        where = ["(? IS NULL OR seq < (SELECT seq FROM runs WHERE id = ?))"]
-        args: list[Any] = [before, before]
+        where = ["true"]
+        args: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            where.append("seq < (SELECT seq FROM runs WHERE id = :before)")
+            args["before"] = before
         if status is not None:
-            where.append("status = ?")
-            args.append("running" if status == "abandoned" else status)
+            where.append("status = :status")
+            args["status"] = "running" if status == "abandoned" else status
         if node is not None:
-            where.append("node = ?")
-            args.append(node)
-        with self._read() as db:
-            rows = db.execute(
-                f"SELECT id FROM runs WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
-                (*args, limit),
-            ).fetchall()
-        return [str(row[0]) for row in rows]
+            where.append("node = :node")
+            args["node"] = node
+        statement = (
+            f"SELECT id FROM runs WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT :limit"
+        )
+        with self.read() as db:
+            found = db.execute(sql(statement), args).scalars().all()
+        return [str(run_id) for run_id in found]
