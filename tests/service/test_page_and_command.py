@@ -44,11 +44,14 @@ def test_the_page_signs_in_once_with_a_strict_http_only_cookie(
         assert browser.get("/v1/runs").status_code == 401
 
 
+SCALED = ("--time-scale", "100")
+
+
 def test_serve_prints_its_labelled_lines_and_stops_on_sigterm(tmp_path: object) -> None:
     env = {**os.environ, "DREAMNODES_STORE": f"{tmp_path}/runs.sqlite3"}
     env.pop("DREAMNODES_SERVE_TOKEN", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "dreamnodes.cli", "serve", "--sandbox", "--port", "0"],
+        [sys.executable, "-m", "dreamnodes.cli", "serve", "--sandbox", "--port", "0", *SCALED],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -67,6 +70,15 @@ def test_serve_prints_its_labelled_lines_and_stops_on_sigterm(tmp_path: object) 
         auth = {"Authorization": f"Bearer {lines['token']}"}
         assert httpx.get(lines["serve"] + "/v1/nodes").status_code == 401
         assert httpx.get(lines["serve"] + "/v1/nodes", headers=auth).status_code == 200
+        # The built-in sandbox runs on --time-scale's clock too: a video dreams 2.5 s / 100.
+        run = httpx.post(
+            lines["serve"] + "/v1/nodes/dream_machine/runs",
+            json={"params": {"prompt": "A tiger walking in snow"}, "wait": "poll"},
+            headers={**auth, "Prefer": "wait=60"},
+            timeout=90,
+        ).json()
+        assert run["status"] == "succeeded", run
+        assert run["seconds"] < 2.0, run  # unscaled, the sandbox alone takes 2.5 s
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0

@@ -13,8 +13,11 @@ from dreamnodes.preparation.prepare import find_node
 
 
 @contextlib.contextmanager
-def sandbox_for(enabled: bool, provider: str) -> Iterator[tuple[str | None, str | None]]:
-    """A sandbox on a free loopback port for the run, with its base URL and a key for it."""
+def sandbox_for(
+    enabled: bool, provider: str, time_scale: float = 1.0
+) -> Iterator[tuple[str | None, str | None]]:
+    """A sandbox on a free loopback port for the run, with its base URL and a key for it
+    (its durations and limits on a clock `time_scale` times faster)."""
     if not enabled:
         yield None, None
         return
@@ -26,7 +29,7 @@ def sandbox_for(enabled: bool, provider: str) -> Iterator[tuple[str | None, str 
             "--sandbox needs the [sandbox] extra: pip install 'dreamnodes[sandbox]'",
             field="sandbox",
         ) from None
-    with Sandbox(SandboxConfig(port=0)) as sb:
+    with Sandbox(SandboxConfig(port=0, time_scale=time_scale)) as sb:
         urls = {"pixazo": sb.pixazo_url, "luma_agents": sb.luma_agents_url}
         yield urls.get(provider, sb.luma_url), "sandbox-key"
 

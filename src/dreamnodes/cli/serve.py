@@ -110,7 +110,8 @@ def serve(args: argparse.Namespace) -> int:
         from dreamnodes.engine.redis_limits import RedisLimiters
 
         config.limiter = RedisLimiters(args.limits_url)
-    with sandbox_for(args.sandbox, "luma") as (luma_url, key):
+    # The sandbox runs on the same clock as the limits and polls (--time-scale).
+    with sandbox_for(args.sandbox, "luma", args.time_scale) as (luma_url, key):
         if luma_url is not None:
             # One sandbox serves every provider: Pixazo's gateway is its root.
             root = luma_url.removesuffix(_LUMA_PREFIX)
