@@ -206,7 +206,7 @@ def test_the_openapi_document_is_valid_with_one_operation_per_node(
     assert document["openapi"].startswith("3.1")
     operations = [(p, m) for p, ops in document["paths"].items() for m in ops]
     assert sorted(operations) == sorted(
-        (f"/v1/nodes/{n['id']}/runs", "post") for n in served_nodes()
+        [*((f"/v1/nodes/{n['id']}/runs", "post") for n in served_nodes()), ("/v1/engine", "get")]
     )
     assert "$ref" not in json.dumps(document["paths"]).replace('"$ref": "#/components', "")
     model = document["paths"][RUNS]["post"]["requestBody"]["content"]["application/json"]
@@ -215,6 +215,15 @@ def test_the_openapi_document_is_valid_with_one_operation_per_node(
     node = client.get("/v1/nodes/dream_machine").json()
     assert node["input_schema"]["properties"]["model"]["oneOf"] == options
     assert node["output_schema"]["title"] == "Generation"
+
+
+def test_the_engine_says_runs_are_done_here_and_needs_the_token(client: httpx.Client) -> None:
+    answer = client.get("/v1/engine")
+    assert answer.status_code == 200
+    assert answer.json()["engine"] == "embedded"
+    assert answer.json()["queue"] is None
+    stranger = httpx.get(str(client.base_url) + "/v1/engine")
+    assert stranger.status_code == 401
 
 
 def test_a_private_notify_url_is_refused(client: httpx.Client) -> None:
