@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -89,6 +90,42 @@ def start_fake(folder: Path) -> Fake:
     fake = Fake(url, process)
     until(lambda: _answers(fake.url + "/_stats"), 30, "the fake Luma to answer")
     return fake
+
+
+@dataclass
+class RedisServer:
+    """A throwaway `redis-server` on a free loopback port, without persistence."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def start_redis(binary: str = "redis-server") -> RedisServer:
+    import redis
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+
+    def pong() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"redis-server did not start on port {port}")
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    until(pong, 30, "redis-server to answer", every=0.02)
+    client.close()
+    return RedisServer(url, process)
 
 
 @dataclass
