@@ -241,7 +241,9 @@ class CeleryEngine:
         sent = []
         for step in self.steps.all():
             late = now > step.due
-            orphan = step.owner is not None and not alive(step.owner, step.due, now)
+            # Run by a dead worker, or waiting (its countdown) in a dead worker's hands.
+            holder = step.owner or step.held_by
+            orphan = holder is not None and not alive(holder, step.due, now)
             if not (late or orphan):
                 continue
             again = self.steps.resend(step)

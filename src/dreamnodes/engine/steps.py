@@ -37,6 +37,14 @@ else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 return 1
 """
 
+# KEYS: hash. ARGV: run id, the entry as read, the new JSON. Replaces the entry only if it is
+# still exactly as read (no other change since, not only the same token).
+_EXACT = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
 
 @dataclass(frozen=True)
 class Step:
@@ -51,6 +59,7 @@ class Step:
     limiter: str | None = None  # whose limits the slot is in (`RedisLimiter.id`)
     base_url: str | None = None  # where the run's calls go
     owner: str | None = None  # the worker process running it now, if any
+    held_by: str | None = None  # the worker process whose task holds it (maybe in a countdown)
     generation_id: str | None = None
     deadline: float | None = None  # when waiting ends in wait_timeout
     polls: int = 0
@@ -71,6 +80,7 @@ class Steps:
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
         self._swap = client.register_script(_SWAP)
+        self._exact = client.register_script(_EXACT)
 
     def begin(self, step: Step) -> bool:
         """Record a run's first step; False if the run already has one."""
@@ -100,6 +110,19 @@ class Steps:
         mine = replace(step, owner=owner, due=time.time() + STALL)
         return mine if self.swap(step, mine) else None
 
+    def hold(self, run_id: str, token: str, holder: str) -> bool:
+        """Mark the step as held by the worker process that received its task (before the
+        task starts, e.g. while its countdown runs): if that process dies, the watchdog sends
+        the step again at once instead of when it is late. False if superseded or running."""
+        text = self._redis.hget(_HASH, run_id)
+        if text is None:
+            return False
+        step = Step.from_json(text)
+        if step.token != token or step.owner is not None or step.held_by == holder:
+            return False
+        held = replace(step, held_by=holder)
+        return bool(self._exact(keys=[_HASH], args=[run_id, text, held.to_json()]))
+
     def vouch(self, step: Step) -> Step | None:
         """Renew a step being run (its worker lives); None if it was superseded."""
         renewed = replace(step, due=time.time() + STALL)
@@ -107,7 +130,7 @@ class Steps:
 
     def next(self, step: Step, **changes: Any) -> Step | None:
         """Hand the run on to its next step under a new token (None if superseded)."""
-        following = replace(step, token=new_token(), owner=None, **changes)
+        following = replace(step, token=new_token(), owner=None, held_by=None, **changes)
         return following if self.swap(step, following) else None
 
     def resend(self, step: Step) -> Step | None:

@@ -10,19 +10,21 @@ thread vouches for it every few seconds (`Steps.vouch`) and marks this worker al
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import Coroutine
 from typing import Any
 
 import redis
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import task_received, worker_process_init, worker_ready
 
 from dreamnodes.engine.celery_app import app
 from dreamnodes.engine.redis_limits import RedisLimiters
 from dreamnodes.engine.steps import STALL, Steps
 from dreamnodes.engine.work import DONE, Work, base_urls_from_env
 from dreamnodes.engine.workers import Registry
+from dreamnodes.runlog.owner import this_owner
 
 __all__ = ["create", "poll", "send"]
 
@@ -120,3 +122,17 @@ def poll(run_id: str, token: str) -> None:
 def _ready(**_: Any) -> None:
     """Show up in `serve`'s list of workers as soon as the process is up, not at its first task."""
     _here()
+
+
+@task_received.connect  # type: ignore[untyped-decorator]
+def _received(request: Any = None, **_: Any) -> None:
+    """A step's task is in this process now (a poll may wait here for its countdown): the
+    step says so, so that if this process dies the watchdog sends it again at once."""
+    if request is None or request.name not in _TASKS.values():
+        return
+    args = list(request.args or ())
+    if len(args) < 2:
+        return
+    # Redis away for a moment: the step is only found late (the watchdog's slower net).
+    with contextlib.suppress(redis.RedisError):
+        _here().work.steps.hold(str(args[0]), str(args[1]), this_owner())

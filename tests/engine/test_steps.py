@@ -1,0 +1,85 @@
+"""The engine's steps against a real Redis: a step held by a worker whose task waits there (a
+poll's countdown) is sent again at once when that worker dies, not when it is late."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+redis = pytest.importorskip("redis", reason="the [engine] extra (redis-py) is not installed")
+pytest.importorskip("celery", reason="the [engine] extra (celery) is not installed")
+
+from dreamnodes.engine.dispatch import CeleryEngine  # noqa: E402
+from dreamnodes.engine.steps import STALL, Step, Steps, new_token  # noqa: E402
+from dreamnodes.runlog.owner import parse, this_owner  # noqa: E402
+
+DB = 6  # a Redis database of this module's own (flushed first)
+
+
+@pytest.fixture
+def url(redis_url: str) -> Iterator[str]:
+    url = f"{redis_url.rsplit('/', 1)[0]}/{DB}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+
+
+def _dead_owner() -> str:
+    """The owner name of a process of this host that has exited (and been reaped)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    parts = parse(this_owner())
+    assert parts is not None
+    return f"{parts[0]}:{process.pid}:-"
+
+
+def _step(run_id: str, **fields: object) -> Step:
+    base: dict[str, object] = {
+        "run_id": run_id,
+        "kind": "poll",
+        "token": new_token(),
+        "due": time.time() + 10 * STALL,  # far from late
+        "family": "video",
+        "generation_id": "g-1",
+    }
+    return Step(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def test_hold_marks_the_current_step_only_and_a_hand_over_clears_it(url: str) -> None:
+    steps = Steps(redis.Redis.from_url(url))
+    step = _step("r_held")
+    assert steps.begin(step)
+    assert not steps.hold("r_held", "another-token", "w1")  # a superseded task
+    assert not steps.hold("r_missing", step.token, "w1")
+    assert steps.hold("r_held", step.token, "w1")
+    held = steps.get("r_held")
+    assert held is not None and held.held_by == "w1" and held.owner is None
+    assert held.token == step.token and held.due == step.due
+    taken = steps.take("r_held", step.token, "w1")  # its countdown over, the task runs
+    assert taken is not None and taken.owner == "w1"
+    assert not steps.hold("r_held", step.token, "w2")  # running: never re-marked
+    following = steps.next(taken, polls=1)
+    assert following is not None and following.held_by is None and following.owner is None
+
+
+def test_the_watchdog_resends_at_once_a_step_held_by_a_dead_worker(url: str) -> None:
+    steps = Steps(redis.Redis.from_url(url))
+    dead, live = _step("r_dead"), _step("r_live")
+    for step in (dead, live):
+        assert steps.begin(step)
+    assert steps.hold("r_dead", dead.token, _dead_owner())
+    assert steps.hold("r_live", live.token, this_owner())
+    engine = CeleryEngine(url)
+    try:
+        assert engine.watch_once() == ["r_dead"]  # long before it would be late
+    finally:
+        engine.limiters.close()
+        engine.redis.close()
+    again = steps.get("r_dead")
+    assert again is not None and again.token != dead.token and again.held_by is None
+    untouched = steps.get("r_live")
+    assert untouched is not None and untouched.token == live.token
