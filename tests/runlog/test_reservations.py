@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import socket
-import sqlite3
 import subprocess
 import sys
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 from dreamnodes.runlog.reservations import Held, Reservations, Unit
+from dreamnodes.runlog.sqltext import sql
 from dreamnodes.runlog.store import RunStore
 
 
 @pytest.fixture
-def book(tmp_path: Path) -> Reservations:
-    return Reservations(RunStore(str(tmp_path / "runs.sqlite3")))
+def book(store_url: str) -> Iterator[Reservations]:
+    with RunStore(store_url) as store:
+        yield Reservations(store)
+
+
+def set_units(book: Reservations, assignments: str, **values: object) -> None:
+    """What another process or host would have written: every unit changed."""
+    with book._store.write() as db:
+        db.execute(sql(f"UPDATE units SET {assignments}"), values)
 
 
 def reserve(book: Reservations, key: str) -> Unit:
@@ -44,9 +51,7 @@ def test_a_generation_is_claimed_by_one_unit_only(book: Reservations) -> None:
     assert reserve(book, "item-1").generation_id == "gen-a"
 
 
-def test_a_dead_processs_reservation_is_taken_over_at_once(
-    book: Reservations, tmp_path: Path
-) -> None:
+def test_a_dead_processs_reservation_is_taken_over_at_once(book: Reservations) -> None:
     reserve(book, "item-1")
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
@@ -54,21 +59,15 @@ def test_a_dead_processs_reservation_is_taken_over_at_once(
         text=True,
         check=True,
     ).stdout.strip()
-    with sqlite3.connect(tmp_path / "runs.sqlite3") as db:
-        db.execute(
-            "UPDATE units SET owner = ?, lease_until = 1e12",
-            (f"{socket.gethostname()}:{dead}:-/abc",),
-        )
+    set_units(
+        book, "owner = :owner, lease_until = 1e12", owner=f"{socket.gethostname()}:{dead}:-/abc"
+    )
     assert isinstance(book.try_reserve("item-1", "r_next"), Unit)
 
 
-def test_another_hosts_reservation_holds_until_its_lease_ends(
-    book: Reservations, tmp_path: Path
-) -> None:
+def test_another_hosts_reservation_holds_until_its_lease_ends(book: Reservations) -> None:
     reserve(book, "item-1")
-    with sqlite3.connect(tmp_path / "runs.sqlite3") as db:
-        db.execute("UPDATE units SET owner = 'elsewhere:42:1/abc', lease_until = 1e12")
+    set_units(book, "owner = 'elsewhere:42:1/abc', lease_until = 1e12")
     assert isinstance(book.try_reserve("item-1", "r_next"), Held)
-    with sqlite3.connect(tmp_path / "runs.sqlite3") as db:
-        db.execute("UPDATE units SET lease_until = 1")
+    set_units(book, "lease_until = 1")
     assert isinstance(book.try_reserve("item-1", "r_next"), Unit)

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,9 @@ KEY = "luma-7f3c9a1e5b2d4f60a8c1e9b7d3f5a2c4"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> RunStore:
-    return RunStore(str(tmp_path / "runs.sqlite3"))
+def store(store_url: str) -> Iterator[RunStore]:
+    with RunStore(store_url) as opened:
+        yield opened
 
 
 def start(store: RunStore, node: str = "dream_machine", **kw: object) -> str:
@@ -147,10 +149,10 @@ def test_the_api_key_appears_nowhere_in_the_database_file(
 
 
 def test_the_key_in_the_environment_is_scrubbed_without_being_passed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LUMA_API_KEY", KEY)
-    store = RunStore(str(tmp_path / "runs.sqlite3"))
+    store = RunStore(store_url)
     run_id = store.start(
         node="n", provider="luma", params={"prompt": KEY}, context=None, options={}
     )
@@ -217,8 +219,7 @@ def test_resume_key_ignores_dict_order_and_callback_url_but_not_the_index() -> N
     assert resume_key(*base, 0, other_prompt) != key
 
 
-def test_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    store = RunStore(str(tmp_path / "runs.sqlite3"))
+def test_threads_writing_at_once_lose_nothing(store: RunStore) -> None:
     errors: list[BaseException] = []
 
     def work(worker: int) -> None:
@@ -243,9 +244,9 @@ def test_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     assert {r.generation_id for r in records} == {f"g{w}-{i}" for w in range(8) for i in range(25)}
 
 
-def test_two_stores_on_one_file_write_at_once(tmp_path: Path) -> None:
+def test_two_stores_on_one_file_write_at_once(store_url: str) -> None:
     # Two connections stand in for two processes: WAL plus the busy timeout must serialise them.
-    path = str(tmp_path / "runs.sqlite3")
+    path = store_url
     stores = [RunStore(path), RunStore(path)]
 
     def work(store: RunStore) -> None:
@@ -283,8 +284,8 @@ def test_default_path_follows_the_environment(
     assert (tmp_path / "data" / "dreamnodes" / "runs.sqlite3").exists()
 
 
-def test_processes_writing_one_file_at_once_lose_nothing(tmp_path: Path) -> None:
-    path = str(tmp_path / "runs.sqlite3")
+def test_processes_writing_one_file_at_once_lose_nothing(store_url: str) -> None:
+    path = store_url
     script = (
         "import sys\n"
         "from dreamnodes.runlog.store import RunStore\n"

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from dreamnodes.errors import DreamError
@@ -66,20 +66,32 @@ def locate(given: str) -> Location:
     shown = _PASSWORD.sub(r"\1***@", given)
     try:
         url = make_url(given)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # no scheme, a port that is not a number...
         raise _refused(shown, "is neither a file path nor a database URL") from None
     shown = url.render_as_string(hide_password=True)
-    backend, driver = url.get_backend_name(), url.get_driver_name()
-    if backend == "sqlite" and url.drivername in ("sqlite", "sqlite+pysqlite"):
+    backend, _, driver = url.drivername.partition("+")
+    if backend == "sqlite" and driver in ("", "pysqlite"):
         file = url.database or ":memory:"
         return Location(url, shown, None if file == ":memory:" else file)
     if backend in ("postgresql", "postgres"):
-        if url.drivername in ("postgresql", "postgres"):
+        if driver == "":
             url = url.set(drivername="postgresql+psycopg")
         elif driver != "psycopg":
             raise _refused(shown, f"names the driver {driver!r}: use postgresql+psycopg://")
         return Location(url, shown, None)
     raise _refused(shown, "is not a path, sqlite:///PATH or postgresql://USER@HOST/DATABASE")
+
+
+@contextlib.contextmanager
+def opening(location: Location) -> Iterator[None]:
+    """The database's and the OS's errors while opening a store, as `invalid_input` on the
+    field `store`, in the driver's words and without the URL's password."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as exc:
+        reason = getattr(exc, "orig", None) or exc  # the driver's words, not SQLAlchemy's
+        message = location.scrub(f"cannot open the run store {location.shown}: {reason}")
+        raise DreamError("invalid_input", message, field="store") from None
 
 
 def _refused(shown: str, why: str) -> DreamError:

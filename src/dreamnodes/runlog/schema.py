@@ -84,6 +84,21 @@ def upgrade(database: Database) -> str | None:
     return was
 
 
+def current_revision(given: str | None) -> tuple[str, str | None]:
+    """(where the store is, as shown; its revision) without creating or changing it."""
+    from dreamnodes.runlog.database import Database, locate, opening
+
+    location = locate(given or default_store_path())
+    if location.file is not None and not Path(location.file).exists():
+        return location.shown, None
+    with opening(location):
+        database = Database(location)
+        try:
+            return location.shown, current(database)
+        finally:
+            database.close()
+
+
 def current(database: Database) -> str | None:
     """The revision the store is at, without changing it (None: an empty store)."""
     with database.transaction(write=False) as db:

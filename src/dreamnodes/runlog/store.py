@@ -32,7 +32,13 @@ from dreamnodes.runlog.records import (
     record_from_row,
     resume_key,
 )
-from dreamnodes.runlog.schema import SCHEMA_VERSION, create_private, default_store_path, upgrade
+from dreamnodes.runlog.schema import (
+    SCHEMA_VERSION,
+    create_private,
+    current,
+    default_store_path,
+    upgrade,
+)
 from dreamnodes.runlog.sqltext import sql
 
 if TYPE_CHECKING:
@@ -63,9 +69,7 @@ class RunStore:
     and processes. `path` is what messages show: the file, or the URL with no password."""
 
     def __init__(self, path: str | None = None, *, secrets: Iterable[str] = ()) -> None:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from dreamnodes.runlog.database import Database, locate
+        from dreamnodes.runlog.database import Database, locate, opening
 
         location = locate(path or default_store_path())
         self.path = location.shown
@@ -76,16 +80,22 @@ class RunStore:
             reverse=True,
         )
         self.heartbeat = Heartbeat(self)
-        try:
+        with opening(location):
             if location.file is not None:
                 create_private(Path(location.file))
             self._database = Database(location)
-            upgrade(self._database)
-        except (SQLAlchemyError, OSError) as exc:
-            message = location.scrub(f"cannot open the run store {self.path}: {exc}")
-            raise DreamError("invalid_input", message, field="store") from None
+            try:
+                upgrade(self._database)
+            except BaseException:
+                self._database.close()
+                raise
 
     # -- transactions, for the tables beside the runs ----------------------------------------
+
+    @property
+    def revision(self) -> str | None:
+        """The schema's Alembic revision (`schema.HEAD` once the store is open)."""
+        return current(self._database)
 
     @property
     def dialect(self) -> str:
