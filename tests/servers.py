@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -51,6 +52,12 @@ def start_postgres(tmp_dir: str | Path) -> tuple[str, Callable[[], None]]:
     pwfile.write_text(PG_PASSWORD + "\n")
     as_user: list[str] = []
     if os.geteuid() == 0:  # initdb will not run as root: the cluster is postgres's
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            raise FileNotFoundError(
+                f"no 'postgres' user to run it as ({INSTALL_POSTGRES})"
+            ) from None
         as_user = ["runuser", "-u", "postgres", "--"]
         shutil.chown(tmp, "postgres")
         shutil.chown(pwfile, "postgres")
