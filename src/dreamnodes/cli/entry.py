@@ -107,6 +107,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from dreamnodes.cli.worker import add_worker_arguments
 
     add_worker_arguments(commands.add_parser("worker", help="a Celery worker for serve"))
+    from dreamnodes.cli.store import add_store_arguments
+
+    add_store_arguments(commands.add_parser("store", help="the run log's schema revision"))
     return parser
 
 
@@ -180,6 +183,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from dreamnodes.cli.webhook import serve_webhooks
 
         return serve_webhooks(args)
+    if args.command == "store":
+        from dreamnodes.cli.store import store_command
+
+        return store_command(args)
     if args.command == "worker":
         from dreamnodes.cli.worker import worker
 

@@ -11,8 +11,6 @@ import argparse
 
 from dreamnodes.cli.output import emit, fail
 from dreamnodes.errors import DreamError
-from dreamnodes.runlog.schema import HEAD, current_revision
-from dreamnodes.runlog.store import RunStore
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +34,9 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
 
 def store_command(args: argparse.Namespace) -> int:
     """Carry out a parsed `store` command; returns the exit code."""
+    from dreamnodes.runlog.schema import HEAD, current_revision
+    from dreamnodes.runlog.store import RunStore
+
     try:
         if args.store_command == "upgrade":
             with RunStore(args.store) as store:
