@@ -49,7 +49,7 @@ class Location:
 
     @property
     def dialect(self) -> str:
-        """ "sqlite" or "postgresql"."""
+        """The database: "sqlite" or "postgresql"."""
         return self.url.get_backend_name()
 
     def scrub(self, message: str) -> str:

@@ -122,8 +122,7 @@ def _state(db: Connection, dialect: str) -> tuple[str | None, int | None]:
 def _revision(stamped: str | None, version: int | None, shown: str) -> str | None:
     """The revision a store is at: Alembic's stamp, else a pre-Alembic file's user_version."""
     version = version or 0
-    known = stamped in REVISIONS if stamped is not None else version <= SCHEMA_VERSION
-    if not known or version > SCHEMA_VERSION:
+    if (stamped is not None and stamped not in REVISIONS) or version > SCHEMA_VERSION:
         raise DreamError(
             "invalid_input",
             f"the run store {shown} has schema revision {stamped or version}, newer than"

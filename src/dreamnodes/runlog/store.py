@@ -99,7 +99,7 @@ class RunStore:
 
     @property
     def dialect(self) -> str:
-        """ "sqlite" or "postgresql": what SQL the store speaks."""
+        """What SQL the store speaks: "sqlite" or "postgresql"."""
         return self._database.dialect
 
     @contextmanager
