@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -51,17 +48,11 @@ def test_a_generation_is_claimed_by_one_unit_only(book: Reservations) -> None:
     assert reserve(book, "item-1").generation_id == "gen-a"
 
 
-def test_a_dead_processs_reservation_is_taken_over_at_once(book: Reservations) -> None:
+def test_a_dead_processs_reservation_is_taken_over_at_once(
+    book: Reservations, dead_owner: str
+) -> None:
     reserve(book, "item-1")
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    set_units(
-        book, "owner = :owner, lease_until = 1e12", owner=f"{socket.gethostname()}:{dead}:-/abc"
-    )
+    set_units(book, "owner = :owner, lease_until = 1e12", owner=dead_owner)
     assert isinstance(book.try_reserve("item-1", "r_next"), Unit)
 
 
