@@ -127,7 +127,7 @@ def imported_after(code: str) -> set[str]:
         text=True,
         check=True,
     )
-    return set(done.stdout.split()[-1:] and done.stdout.splitlines()[-1].split())
+    return set(done.stdout.splitlines()[-1].split())
 
 
 def test_listing_nodes_loads_no_database_code() -> None:
