@@ -1,5 +1,5 @@
 """The service's tables (`ServiceStore`) on both backends: idempotency keys, batches written as
-they come, notifications, and the run list's cursor.
+they come, notifications, and the run list's cursor."""
 
 from __future__ import annotations
 
