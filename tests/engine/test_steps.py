@@ -1,11 +1,15 @@
-"""The engine's steps against a real Redis: a step held by a worker whose task waits there (a
-poll's countdown) is sent again at once when that worker dies, not when it is late."""
+"""The engine's steps and serve's side of them against a real Redis: a step held by a worker
+whose task waits there (a poll's countdown) is sent again at once when that worker dies, not
+when it is late; the run log is read for missed ends of queued runs only."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -83,3 +87,42 @@ def test_the_watchdog_resends_at_once_a_step_held_by_a_dead_worker(url: str) -> 
     assert again is not None and again.token != dead.token and again.held_by is None
     untouched = steps.get("r_live")
     assert untouched is not None and untouched.token == live.token
+
+
+class _Log:
+    """A run log that counts its reads: every run has ended."""
+
+    def __init__(self) -> None:
+        self.read: list[str] = []
+
+    def get(self, run_id: str) -> Any:
+        self.read.append(run_id)
+        return SimpleNamespace(status="succeeded")
+
+
+def test_missed_ends_are_read_for_queued_runs_only(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dreamnodes.engine import dispatch
+
+    monkeypatch.setattr(dispatch, "_READ_EVERY", 0.02)
+    log = _Log()
+
+    async def main() -> tuple[bool, bool]:
+        engine = CeleryEngine(url)
+        loop = asyncio.get_running_loop()
+        queued, waiting = loop.create_future(), loop.create_future()
+        engine._ends = {"r_queued": (queued, log), "r_waiting": (waiting, log)}  # type: ignore[dict-item]
+        engine._queued = {"r_queued"}  # r_waiting still waits for a running slot
+        reader = loop.create_task(engine._read_ends())
+        try:
+            await asyncio.wait_for(queued, 10)
+            await asyncio.sleep(0.1)
+        finally:
+            reader.cancel()
+            engine.limiters.close()
+            engine.redis.close()
+        return queued.done(), waiting.done()
+
+    assert asyncio.run(main()) == (True, False)
+    assert set(log.read) == {"r_queued"}

@@ -50,6 +50,7 @@ class CeleryEngine:
         self.steps = Steps(self.redis)
         self.limiters = RedisLimiters(url)
         self._ends: dict[str, tuple[asyncio.Future[None], RunStore]] = {}
+        self._queued: set[str] = set()  # awaited runs whose first step is queued (not waiting)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = threading.Event()
@@ -110,6 +111,7 @@ class CeleryEngine:
             )
             if prepared.callback is not None:
                 prepared.callback.listen(lambda update: self._heard(run_id, update))
+            self._queued.add(run_id)
             if not self.steps.begin(step):
                 slot.release()
             else:
@@ -122,6 +124,7 @@ class CeleryEngine:
             raise
         finally:
             self._ends.pop(run_id, None)
+            self._queued.discard(run_id)
             if prepared.callback is not None:
                 prepared.callback.close()
         record = store.get(run_id)
@@ -220,12 +223,19 @@ class CeleryEngine:
                 self._stop.wait(1.0)
 
     async def _read_ends(self) -> None:
-        """Every few seconds, the run log's word on the runs awaited (a missed message)."""
+        """Every few seconds, the run log's word on the runs awaited (a missed message).
+
+        Only the runs queued to the workers can have ended: a batch's runs still waiting for
+        a running slot (up to a thousand a batch) are not read again and again on this loop.
+        """
         while True:
             await asyncio.sleep(_READ_EVERY)
-            for run_id, (_, store) in list(self._ends.items()):
+            for run_id in list(self._queued):
+                awaited = self._ends.get(run_id)
+                if awaited is None:
+                    continue
                 with contextlib.suppress(DreamError):
-                    if store.get(run_id).status != "running":
+                    if awaited[1].get(run_id).status != "running":
                         self._ended(run_id)
 
     async def _watch(self) -> None:
