@@ -93,7 +93,12 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     )
     add("--concurrency", type=int, default=16, metavar="N", help="items run at once with --each")
     add("--stop-on-error", action="store_true", help="with --each: stop at the first failed item")
-    add("--store", default=None, metavar="PATH", help="the run log (default $DREAMNODES_STORE)")
+    add(
+        "--store",
+        default=None,
+        metavar="PATH|URL",
+        help="the run log: a file, or postgresql://... (default $DREAMNODES_STORE)",
+    )
     add("--no-store", action="store_true", help="do not record this run")
     add(
         "--allow-private-urls",

@@ -22,9 +22,10 @@ def add_runs_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     def with_store(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser.add_argument(
             "--store",
-            metavar="PATH",
+            metavar="PATH|URL",
             default=None,
-            help="the run log file (default: $DREAMNODES_STORE or the user data directory)",
+            help="the run log: a file, or postgresql://... (default: $DREAMNODES_STORE or the"
+            " user data directory)",
         )
         return parser
 

@@ -29,7 +29,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     add("--port", type=int, default=8080, help="port to listen on (0: any free; default 8080)")
     add("--sandbox", action="store_true", help="send every run to a built-in sandbox")
-    add("--store", default=None, metavar="PATH", help="the run log (default: $DREAMNODES_STORE)")
+    add(
+        "--store",
+        default=None,
+        metavar="PATH|URL",
+        help="the run log: a file, or postgresql://... (default: $DREAMNODES_STORE)",
+    )
     add("--public-url", default=None, metavar="URL", help="how providers reach this server")
     add(
         "--allow-private-urls",

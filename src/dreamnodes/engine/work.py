@@ -24,8 +24,9 @@ from dreamnodes.errors import Attempt, DreamError
 from dreamnodes.execution.runner import Runner
 from dreamnodes.execution.waiting import failed, schedule_for, still_running
 from dreamnodes.preparation.prepare import Prepared, with_options
+from dreamnodes.runlog.once import exactly_once
 from dreamnodes.runlog.owner import this_owner
-from dreamnodes.runlog.recorded import ended, exactly_once
+from dreamnodes.runlog.recorded import ended
 from dreamnodes.runlog.store import RunRecord, RunStore
 
 __all__ = ["DONE", "SANDBOX_KEY", "Send", "Work"]
