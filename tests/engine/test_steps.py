@@ -1,6 +1,7 @@
 """The engine's steps and serve's side of them against a real Redis: a step held by a worker
 whose task waits there (a poll's countdown) is sent again at once when that worker dies, not
-when it is late; the run log is read for missed ends of queued runs only."""
+when it is late, and one no worker received is sent again within seconds; the run log is read
+for missed ends of queued runs only."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ redis = pytest.importorskip("redis", reason="the [engine] extra (redis-py) is no
 pytest.importorskip("celery", reason="the [engine] extra (celery) is not installed")
 
 from dreamnodes.engine.dispatch import CeleryEngine  # noqa: E402
-from dreamnodes.engine.steps import STALL, Step, Steps, new_token  # noqa: E402
+from dreamnodes.engine.steps import RECEIVE, STALL, Step, Steps, new_token  # noqa: E402
+from dreamnodes.engine.workers import Registry  # noqa: E402
 from dreamnodes.runlog.owner import parse, this_owner  # noqa: E402
 
 DB = 6  # a Redis database of this module's own (flushed first)
@@ -87,6 +89,27 @@ def test_the_watchdog_resends_at_once_a_step_held_by_a_dead_worker(url: str) -> 
     assert again is not None and again.token != dead.token and again.held_by is None
     untouched = steps.get("r_live")
     assert untouched is not None and untouched.token == live.token
+
+
+def test_a_step_no_worker_received_is_sent_again_while_a_worker_lives(url: str) -> None:
+    # Its message was popped by a worker that died before reading it: in no Redis list.
+    client = redis.Redis.from_url(url)
+    steps = Steps(client)
+    lost = _step("r_lost", kind="create", queued=time.time() - RECEIVE - 1.0)
+    fresh = _step("r_fresh", kind="create", queued=time.time())
+    for step in (lost, fresh):
+        assert steps.begin(step)
+    engine = CeleryEngine(url)
+    try:
+        assert engine.watch_once() == []  # no worker alive: it waits in the queue for one
+        Registry(client)  # this process, alive, in the list of workers
+        assert engine.watch_once() == ["r_lost"]
+    finally:
+        engine.limiters.close()
+        engine.redis.close()
+    again = steps.get("r_lost")
+    assert again is not None and again.token != lost.token
+    assert again.queued is not None and again.queued > lost.queued  # type: ignore[operator]
 
 
 class _Log:

@@ -22,9 +22,9 @@ import redis
 
 from dreamnodes.engine.celery_app import QUEUE, make_app
 from dreamnodes.engine.redis_limits import RedisLimiter, RedisLimiters
-from dreamnodes.engine.steps import STALL, Step, Steps, new_token
+from dreamnodes.engine.steps import RECEIVE, STALL, Step, Steps, new_token
 from dreamnodes.engine.work import DONE
-from dreamnodes.engine.workers import engine_status
+from dreamnodes.engine.workers import alive_workers, engine_status
 from dreamnodes.errors import DreamError
 from dreamnodes.execution.runner import Runner
 from dreamnodes.runlog.loops import ItemResult
@@ -104,6 +104,7 @@ class CeleryEngine:
                 kind="create",
                 token=new_token(),
                 due=time.time() + STALL,
+                queued=time.time(),
                 family=family,
                 slot=limiter.detach(slot),
                 limiter=limiter.id,
@@ -249,12 +250,18 @@ class CeleryEngine:
         """One round of the watchdog: the run ids whose steps were sent again."""
         now = time.time()
         sent = []
+        workers: int | None = None  # how many are alive, read once a round if needed
         for step in self.steps.all():
             late = now > step.due
             # Run by a dead worker, or waiting (its countdown) in a dead worker's hands.
             holder = step.owner or step.held_by
             orphan = holder is not None and not alive(holder, step.due, now)
-            if not (late or orphan):
+            # Received by no worker although some live: lost with a worker that popped it.
+            unheard = holder is None and now > (step.queued or now) + RECEIVE
+            if unheard and not (late or orphan):
+                workers = alive_workers(self.redis) if workers is None else workers
+                unheard = workers > 0  # else it waits in the queue for one to start
+            if not (late or orphan or unheard):
                 continue
             again = self.steps.resend(step)
             if again is not None:

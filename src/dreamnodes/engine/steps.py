@@ -20,9 +20,13 @@ from typing import Any
 
 import redis
 
-__all__ = ["STALL", "Step", "Steps"]
+__all__ = ["RECEIVE", "STALL", "Step", "Steps"]
 
 STALL = 15.0  # seconds a step may wait in the queue, or go unvouched for, before it is late
+# Seconds a step's task may go unreceived by every worker (a worker marks it held at once, see
+# `Steps.hold`) before it is taken for lost: a message a worker popped from the queue and died
+# before reading is in no list Redis could hand to another worker.
+RECEIVE = 3.0
 _HASH = "dreamnodes:engine:steps"
 
 # KEYS: hash. ARGV: run id, expected token ('' = no entry yet), new JSON ('' = delete).
@@ -60,6 +64,7 @@ class Step:
     base_url: str | None = None  # where the run's calls go
     owner: str | None = None  # the worker process running it now, if any
     held_by: str | None = None  # the worker process whose task holds it (maybe in a countdown)
+    queued: float | None = None  # wall clock: when its task was sent
     generation_id: str | None = None
     deadline: float | None = None  # when waiting ends in wait_timeout
     polls: int = 0
@@ -130,7 +135,9 @@ class Steps:
 
     def next(self, step: Step, **changes: Any) -> Step | None:
         """Hand the run on to its next step under a new token (None if superseded)."""
-        following = replace(step, token=new_token(), owner=None, held_by=None, **changes)
+        following = replace(
+            step, token=new_token(), owner=None, held_by=None, queued=time.time(), **changes
+        )
         return following if self.swap(step, following) else None
 
     def resend(self, step: Step) -> Step | None:

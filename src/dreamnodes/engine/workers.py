@@ -17,7 +17,7 @@ import redis
 
 from dreamnodes.runlog.owner import alive, parse, this_owner
 
-__all__ = ["Registry", "engine_status"]
+__all__ = ["Registry", "alive_workers", "engine_status"]
 
 _HASH = "dreamnodes:engine:workers"
 SEEN_EVERY = 2.0  # seconds between a live worker's lines
@@ -47,6 +47,17 @@ class Registry:
             "pid": os.getpid(),
         }
         self._redis.hset(_HASH, self._me, json.dumps(line))
+
+
+def alive_workers(client: redis.Redis) -> int:
+    """How many worker processes are alive now (seen lately, or their pid lives here)."""
+    now = time.time()
+    count = 0
+    for name, text in client.hgetall(_HASH).items():
+        owner = name.decode() if isinstance(name, bytes) else str(name)
+        if alive(owner, float(json.loads(text)["seen"]) + 3 * SEEN_EVERY, now):
+            count += 1
+    return count
 
 
 def engine_status(client: redis.Redis, queue: str, steps: int) -> dict[str, Any]:
