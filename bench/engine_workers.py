@@ -7,13 +7,15 @@ Every process is real: a `redis-server` of its own, `serve --engine celery` and 
 (20 video creates a minute, 10 running), everything on a clock TIME_SCALE times faster (the
 sandbox's durations and minute; serve's `--time-scale`: its limits' minute, the polls, the
 retry waits), on 1, 2 and 4 workers, then the same with one worker SIGKILLed when half the
-items are done (with one worker, a new one is started at once in its place). The sandbox runs
+items are done (with one worker, a new one is started at once in its place); first, for
+reference, `serve` alone (`--engine embedded`, no workers) on the same batch. The sandbox runs
 in this process without rendering (as `serve_batch.py`), so its request log gives the 429s and
 its store the generations; the minimum is `_loop_common`'s formula for the same limits.
 
 `acceptance`: issue 13's check: 200 items, 3 workers, the fake Luma with a 10-running cap
 (429 beyond; generations dream DURATION s), one worker SIGKILLed halfway; then the same
-Idempotency-Key posted again. Serve's limits: 10 running, the minute not binding; polls on a
+Idempotency-Key posted again. Before it, for reference, the same batch on `serve` alone and
+on the 3 workers without a SIGKILL. Serve's limits: 10 running, the minute not binding; polls on a
 clock 10 times faster. The minimum is ceil(200/10) waves of DURATION.
 
 The makespan runs from the POST to the batch read as ended (read every 0.1 s).
@@ -113,35 +115,36 @@ def limits(redis: RedisServer, count: int, scale: float, folder: Path) -> None:
         f" {'generations':>11} {'succeeded':>9} {'in order':>8} {'killed at s':>11}"
     )
     prompts = [f"a paper boat number {i} on a river" for i in range(count)]
-    for kill in (False, True):
-        for workers in (1, 2, 4):
-            name = f"limits-{workers}{'-kill' if kill else ''}"
-            _flush(redis.url)
-            with Sandbox(cfg) as sandbox:
-                cluster = Cluster(
-                    folder / name,
-                    redis.url,
-                    sandbox.luma_url,
-                    serve_args=("--time-scale", f"{scale:g}", "--max-batch", str(count)),
-                    worker_args=WORKER_ARGS,
-                )
-                try:
-                    cluster.start(workers)
-                    out = run_batch(cluster, prompts, kill=kill, replace=workers == 1)
-                finally:
-                    cluster.close()
-                log = sandbox.request_log()
-                generations = len(sandbox.generations())
-            refused = sum(1 for method, _, status in log if method == "POST" and status == 429)
-            batch = out.batch
-            killed = "-" if out.killed_at is None else f"{out.killed_at:.1f}"
-            how = ("yes, new" if workers == 1 else "yes") if kill else "no"
-            print(
-                f"{workers:>7} {how:>8} {out.makespan:>10.2f} {out.makespan / best:>6.2f}"
-                f" {refused:>5} {generations:>11} {batch['succeeded']:>9}"
-                f" {out.prompts_in_order!s:>8} {killed:>11}" + _errors(batch),
-                flush=True,
+    # 0 workers: serve without the engine (`--engine embedded`), the reference.
+    for workers, kill in [(0, False), *((w, k) for k in (False, True) for w in (1, 2, 4))]:
+        name = f"limits-{workers}{'-kill' if kill else ''}"
+        _flush(redis.url)
+        with Sandbox(cfg) as sandbox:
+            cluster = Cluster(
+                folder / name,
+                redis.url,
+                sandbox.luma_url,
+                serve_args=("--time-scale", f"{scale:g}", "--max-batch", str(count)),
+                worker_args=WORKER_ARGS,
+                mode="celery" if workers else "embedded",
             )
+            try:
+                cluster.start(workers)
+                out = run_batch(cluster, prompts, kill=kill, replace=workers == 1)
+            finally:
+                cluster.close()
+            log = sandbox.request_log()
+            generations = len(sandbox.generations())
+        refused = sum(1 for method, _, status in log if method == "POST" and status == 429)
+        batch = out.batch
+        killed = "-" if out.killed_at is None else f"{out.killed_at:.1f}"
+        how = ("yes, new" if workers == 1 else "yes") if kill else "no"
+        print(
+            f"{workers or 'serve':>7} {how:>8} {out.makespan:>10.2f} {out.makespan / best:>6.2f}"
+            f" {refused:>5} {generations:>11} {batch['succeeded']:>9}"
+            f" {out.prompts_in_order!s:>8} {killed:>11}" + _errors(batch),
+            flush=True,
+        )
 
 
 # -- acceptance: issue 13's check ----------------------------------------------------------------
@@ -152,24 +155,26 @@ def acceptance(redis: RedisServer, folder: Path, duration: float) -> None:
     best = math.ceil(count / cap) * duration
     print(
         f"== acceptance: {count} items, {workers} workers, the fake Luma capped at {cap} running"
-        f" (generations dream {duration:g} s); first as is, then one worker SIGKILLed halfway"
+        f" (generations dream {duration:g} s), one worker SIGKILLed halfway"
     )
     print(f"theoretical minimum {best:.2f} s: T = ceil(M/C)*D, M={count} C={cap} D={duration:g}s")
     prompts = [f"a paper boat number {i} on a river" for i in range(count)]
-    for kill in (False, True):
+    # First serve alone (`--engine embedded`, the reference), then the engine, then a SIGKILL.
+    for engine, kill in (("embedded", False), ("celery", False), ("celery", True)):
         _flush(redis.url)
         fake = start_fake(folder)
         fake.control(running_cap=cap, duration=duration)
         serve = ("--time-scale", f"{scale:g}", "--video-concurrent", str(cap))
         cluster = Cluster(
-            folder / f"acceptance{'-kill' if kill else ''}",
+            folder / f"acceptance-{engine}{'-kill' if kill else ''}",
             redis.url,
             fake.base,
             serve_args=(*serve, "--video-per-minute", "1000000"),
             worker_args=WORKER_ARGS,
+            mode=engine,
         )
         try:
-            cluster.start(workers)
+            cluster.start(workers if engine == "celery" else 0)
             out = run_batch(cluster, prompts, kill=kill, replace=False)
             stats = fake.stats()
             again = cluster.client.post(BATCHES, json=out.body, headers=out.key)
@@ -180,6 +185,10 @@ def acceptance(redis: RedisServer, folder: Path, duration: float) -> None:
             fake.stop()
         batch = out.batch
         killed = f"a worker SIGKILLed at {out.killed_at or 0:.1f} s" if kill else "no SIGKILL"
+        if engine == "embedded":
+            killed = "serve alone (--engine embedded)"
+        else:
+            killed = f"{workers} workers, {killed}"
         print(
             f"-- {killed}: batch {batch['status']}, succeeded {batch['succeeded']},"
             f" failed {batch['failed']}, results in order {out.prompts_in_order}" + _errors(batch)

@@ -138,6 +138,7 @@ class Cluster:
     serve_args: Sequence[str] = ()
     worker_args: Sequence[str] = ("--concurrency", "8")
     key: str = KEY
+    mode: str = "celery"  # serve's --engine; "embedded": serve alone does the runs (a reference)
     url: str = ""  # serve's, once started
     serve: subprocess.Popen[bytes] | None = None
     workers: list[Worker] = field(default_factory=list)
@@ -166,8 +167,9 @@ class Cluster:
         """serve first (it makes the run log), then `workers` workers; waits until all are up."""
         self.folder.mkdir(parents=True, exist_ok=True)
         log = self.folder / "serve.log"
+        broker = ("--broker", self.redis_url) if self.mode == "celery" else ()
         argv = [
-            *("serve", "--engine", "celery", "--broker", self.redis_url, "--port", "0"),
+            *("serve", "--engine", self.mode, *broker, "--port", "0"),
             *("--base-url", self.base_url, *self.serve_args),
         ]
         with log.open("wb") as out:
