@@ -149,3 +149,27 @@ def test_missed_ends_are_read_for_queued_runs_only(
 
     assert asyncio.run(main()) == (True, False)
     assert set(log.read) == {"r_queued"}
+
+
+def test_a_429_a_worker_receives_holds_every_process_on_the_key(url: str) -> None:
+    """serve takes the slots, but a worker's 429 is learned in the shared limits at once."""
+    from dreamnodes.api.limits import Limits
+    from dreamnodes.catalog.requests import ApiRequest
+    from dreamnodes.engine.redis_limits import RedisLimiter, RedisLimiters
+    from dreamnodes.engine.work import Work
+
+    serve_side = RedisLimiters(url)("k-1", "https://api.example", Limits())
+    assert isinstance(serve_side, RedisLimiter)
+    limiters = RedisLimiters(url)
+    work = Work(SimpleNamespace(), Steps(redis.Redis.from_url(url)), limiters, lambda *a: None)  # type: ignore[arg-type]
+    record = SimpleNamespace(
+        provider="luma", options={"base_url": "https://api.lumalabs.ai/dream-machine/v1"}
+    )
+    step = _step("r-1", limiter=serve_side.id, base_url=None)
+    runner = work._runner(record, step)  # type: ignore[arg-type]
+    assert serve_side.snapshot()["video"]["held_seconds"] == 0
+    create = ApiRequest(method="POST", path="/generations", json={"prompt": "x"}, billable=True)
+    runner._rate_limited(create, 7.0)
+    assert 5.0 < serve_side.snapshot()["video"]["held_seconds"] <= 7.0
+    asyncio.run(work.aclose())
+    limiters.close()

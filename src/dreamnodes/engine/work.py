@@ -17,8 +17,10 @@ from dataclasses import replace
 from typing import Any
 
 from dreamnodes.api import answers
+from dreamnodes.api.limits import family_of_request
 from dreamnodes.api.retry import RetryPolicy
-from dreamnodes.engine.redis_limits import RedisLimiters
+from dreamnodes.catalog.requests import ApiRequest
+from dreamnodes.engine.redis_limits import RedisLimiter, RedisLimiters
 from dreamnodes.engine.steps import STALL, Step, Steps
 from dreamnodes.errors import Attempt, DreamError
 from dreamnodes.execution.runner import Runner
@@ -209,7 +211,8 @@ class Work:
         key = (record.provider, base_url, sandbox)
         runner = self._runners.get(key)
         if runner is None:
-            runner = Runner(
+            runner = _WorkerRunner(
+                None if step.limiter is None else self.limiters.by_id(step.limiter),
                 api_key=SANDBOX_KEY if sandbox else None,
                 provider=record.provider,
                 base_url=base_url or None,
@@ -245,6 +248,19 @@ class Work:
             values = {**prepared.params, "callback_url": callback_url}
             prepared = replace(prepared, params=values, request=plan.build(values))
         return prepared
+
+
+class _WorkerRunner(Runner):
+    """A runner whose creates `serve` already took slots for (it takes none itself), and
+    whose 429s and `X-RateLimit-*` answers are learned in the shared limits, for everyone."""
+
+    def __init__(self, shared: RedisLimiter | None, **options: Any) -> None:
+        super().__init__(**options)
+        self.shared = shared
+
+    def _rate_limited(self, request: ApiRequest, retry_after: float | None) -> None:
+        if self.shared is not None and request.billable:
+            self.shared.rate_limited(family_of_request(request), retry_after)
 
 
 def _policy(options: Mapping[str, Any]) -> RetryPolicy:
