@@ -7,6 +7,9 @@ entry in the sliding window (a sorted set scored by when it was counted); a 429 
 two workers never both take the last slot. Waiting is local: one task per family and process
 asks Redis at a time (first come first go inside a process), sleeping until the window or hold
 says, or until a release (here at once, elsewhere within `poll` seconds).
+
+Just over 300 lines on purpose: the limiter, its slot and the factory share one keyspace and
+one lock, and read best together; the Lua lives in `scripts`.
 """
 
 from __future__ import annotations

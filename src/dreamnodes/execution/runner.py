@@ -3,7 +3,7 @@
 `dreamnodes.preparation.prepare` is the pure half (templates, labels, validation, rules, mapping);
 ``Runner`` does the I/O with one client per provider and key, reused across a loop's items.
 
-About 370 lines on purpose: it is the one class hosts hold, and a run's I/O (resources, send,
+About 380 lines on purpose: it is the one class hosts hold, and a run's I/O (resources, send,
 hold the running slot, wait, download) reads best in one place; waiting, paging, tracking,
 uploads and saving live beside it.
 """
