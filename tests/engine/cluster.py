@@ -139,6 +139,7 @@ class Cluster:
     worker_args: Sequence[str] = ("--concurrency", "8")
     key: str = KEY
     mode: str = "celery"  # serve's --engine; "embedded": serve alone does the runs (a reference)
+    store_url: str = ""  # the run log: postgresql://... (default: a SQLite file in `folder`)
     url: str = ""  # serve's, once started
     serve: subprocess.Popen[bytes] | None = None
     workers: list[Worker] = field(default_factory=list)
@@ -146,7 +147,7 @@ class Cluster:
 
     @property
     def store(self) -> str:
-        return str(self.folder / "runs.sqlite3")
+        return self.store_url or str(self.folder / "runs.sqlite3")
 
     def env(self) -> dict[str, str]:
         out = {k: v for k, v in os.environ.items() if not k.startswith("DREAMNODES_")}

@@ -35,15 +35,24 @@ STEPS = "dreamnodes:engine:steps"  # engine.steps' hash: each unfinished run's s
 DB = 5  # a Redis database of this module's own (flushed first)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def cluster(
-    redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Cluster, Fake]]:
+    """The whole cluster, its run log in one SQLite file, then in PostgreSQL (across machines)."""
     url = f"{redis_url.rsplit('/', 1)[0]}/{DB}"
     redis.Redis.from_url(url).flushdb()
     folder = tmp_path_factory.mktemp("celery-engine")
+    store = ""
+    if request.param == "postgresql":
+        import psycopg
+
+        server = request.getfixturevalue("postgres_url")
+        with psycopg.connect(server, autocommit=True) as db:
+            db.execute("CREATE DATABASE celery_engine")
+        store = server.rsplit("/", 1)[0] + "/celery_engine"
     fake = start_fake(folder)
-    cluster = Cluster(folder, url, fake.base, serve_args=SERVE)
+    cluster = Cluster(folder, url, fake.base, serve_args=SERVE, store_url=store)
     try:
         cluster.start(WORKERS)
         yield cluster, fake
