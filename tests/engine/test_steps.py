@@ -173,3 +173,28 @@ def test_a_429_a_worker_receives_holds_every_process_on_the_key(url: str) -> Non
     assert 5.0 < serve_side.snapshot()["video"]["held_seconds"] <= 7.0
     asyncio.run(work.aclose())
     limiters.close()
+
+
+def test_a_run_that_cannot_be_queued_ends_failed_and_says_why(url: str, tmp_path: Any) -> None:
+    """No shared limiter (or Redis away): the run is recorded failed, not left running."""
+    from dreamnodes.errors import DreamError
+    from dreamnodes.execution.runner import Runner
+    from dreamnodes.runlog.store import RunStore
+
+    engine = CeleryEngine(url)
+    store = RunStore(str(tmp_path / "runs.sqlite3"))
+
+    async def attempt() -> None:
+        async with Runner(api_key="k-1", limits=None) as runner:
+            try:
+                await engine.run(runner, store, "dream_machine", {"prompt": "a kite"}, wait="poll")
+            finally:
+                await engine.aclose()
+
+    with pytest.raises(DreamError) as raised:
+        asyncio.run(attempt())
+    assert raised.value.code == "internal_error"
+    [run] = store.list()
+    assert run.status == "failed"
+    assert run.error is not None and "Redis limiter" in run.error["message"]
+    store.close()

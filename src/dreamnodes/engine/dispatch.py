@@ -30,6 +30,7 @@ from dreamnodes.execution.runner import Runner
 from dreamnodes.runlog.loops import ItemResult
 from dreamnodes.runlog.owner import alive
 from dreamnodes.runlog.recorded import begin_recorded, run_recorded
+from dreamnodes.runlog.recorded import ended as ended_with
 from dreamnodes.runlog.store import RunStore
 
 __all__ = ["CeleryEngine"]
@@ -122,6 +123,10 @@ class CeleryEngine:
             with contextlib.suppress(DreamError):
                 if store.get(run_id).status == "running" and self.steps.get(run_id) is None:
                     store.finish(run_id, status="interrupted", error=_STOPPED)
+            raise
+        except Exception as exc:  # Redis away, or no shared limiter: the run ends saying so
+            if self.steps.get(run_id) is None:
+                raise ended_with(store, run_id, exc) from None
             raise
         finally:
             self._ends.pop(run_id, None)
