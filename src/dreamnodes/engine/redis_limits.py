@@ -33,6 +33,7 @@ __all__ = ["RedisLimiter", "RedisLimiters", "RedisSlot"]
 
 LEASE = 60.0  # seconds a slot outlives its holder (renewed every third of it while held)
 POLL = 0.05  # seconds between looks at a full running cap another process may free
+WANTED_MS = 2000  # how long a create waiting for a running slot is remembered
 
 
 class RedisSlot:
@@ -112,7 +113,7 @@ class RedisLimiter:
 
     def keys(self, family: str) -> dict[str, str]:
         base = f"{self._prefix}:{family}"
-        names = ("slots", "window", "hold", "streak", "learned")
+        names = ("slots", "window", "hold", "streak", "learned", "wanted")
         return {name: f"{base}:{name}" for name in names}
 
     async def acquire(self, family: str) -> RedisSlot:
@@ -138,6 +139,8 @@ class RedisLimiter:
                     if int(granted) == 1:
                         return self._granted(family, token)
                     wait = float(value)
+                    if wait < 0:  # the running cap is full: say a slot is wanted (for 2 s)
+                        self._redis.set(k["wanted"], b"1", px=WANTED_MS)
                     freed = self._freed[family]
                     freed.clear()
                     delay = self.poll if wait < 0 else min(wait, self.limits.window_seconds)
@@ -203,6 +206,11 @@ class RedisLimiter:
         """The slot `token` taken by another process, to answer or release from here."""
         _check_family(family)
         return RedisSlot(self, family, token)
+
+    def wanted(self, family: str) -> bool:
+        """Whether a create somewhere waited for a running slot in the last 2 s (then a
+        generation's end is worth seeing sooner)."""
+        return bool(self._redis.exists(self.keys(family)["wanted"]))
 
     def renew(self, family: str, token: str) -> None:
         """Push the lease of a slot held by token (a no-op once it is released)."""

@@ -36,6 +36,9 @@ __all__ = ["DONE", "SANDBOX_KEY", "Send", "Work"]
 SANDBOX_KEY = "sandbox-key"  # a built-in sandbox's throwaway key (no account behind it)
 DONE = "dreamnodes:engine:done"  # a channel naming each run that ended
 HELD_AGAIN = 1.0  # seconds before a create whose unit another worker holds is tried again
+# Seconds between looks while creates wait for a running slot: the account is saturated, and
+# each generation's end seen sooner starts the next one sooner (the makespan's poll overshoot).
+BUSY_POLL = 1.0
 
 # (task name, run id, token, countdown in seconds)
 Send = Callable[[str, str, str, float], None]
@@ -162,6 +165,8 @@ class Work:
             timeout=prepared.timeout,
         )
         delay = schedule[min(step.polls, len(schedule) - 1)]
+        if not step.hold_only and self._slot_wanted(step):
+            delay = min(delay, BUSY_POLL / runner.poll_scale)  # its end frees a slot sooner
         if step.deadline is not None:
             delay = max(0.0, min(delay, step.deadline - now))  # one last look at the deadline
         self._slot(step, "renew")
@@ -190,6 +195,11 @@ class Work:
         elif isinstance(error, Exception):
             ended(self.store, record.id, error)
         self.publish(record.id)
+
+    def _slot_wanted(self, step: Step) -> bool:
+        if step.slot is None or step.limiter is None:
+            return False
+        return self.limiters.by_id(step.limiter).wanted(step.family)
 
     def _slot(self, step: Step, what: str) -> None:
         if step.slot is None or step.limiter is None:
