@@ -39,6 +39,13 @@ class RetryPolicy(BaseModel):
     jitter: bool = True
     retry_after_cap: float = Field(default=60.0, ge=0, le=600)
 
+    @classmethod
+    def on_clock(cls, max_attempts: int = 5, time_scale: float = 1.0) -> RetryPolicy:
+        """The default waits on a rehearsal's clock, `time_scale` times faster."""
+        return cls(
+            max_attempts=max_attempts, first_delay=1.0 / time_scale, max_delay=30.0 / time_scale
+        )
+
     @pydantic.model_validator(mode="wrap")
     @classmethod
     def _as_dream_error(cls, data: Any, handler: pydantic.ValidatorFunctionWrapHandler) -> Any:

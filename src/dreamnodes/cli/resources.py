@@ -51,9 +51,7 @@ def policy_for(max_attempts: int, time_scale: float) -> Any:
     from dreamnodes.api.retry import RetryPolicy
 
     # A rehearsal's clock runs time_scale times faster: so do the waits between retries.
-    return RetryPolicy(
-        max_attempts=max_attempts, first_delay=1.0 / time_scale, max_delay=30.0 / time_scale
-    )
+    return RetryPolicy.on_clock(max_attempts, time_scale)
 
 
 def allow_private_urls(flag: bool | None) -> bool:

@@ -23,11 +23,12 @@ import os
 
 from celery import Celery
 
-__all__ = ["BROKER_ENV", "app", "make_app"]
+__all__ = ["BROKER_ENV", "TASKS", "app", "make_app", "send_step"]
 
 BROKER_ENV = "DREAMNODES_BROKER"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 QUEUE = "dreamnodes"
+TASKS = {"create": "dreamnodes.create", "poll": "dreamnodes.poll"}  # a run's steps' tasks
 
 
 def make_app(broker: str | None = None) -> Celery:
@@ -57,3 +58,8 @@ def make_app(broker: str | None = None) -> Celery:
 
 
 app = make_app()
+
+
+def send_step(celery: Celery, kind: str, run_id: str, token: str, countdown: float) -> None:
+    """Queue a run's step (`create` or `poll`) with its token, after `countdown` seconds."""
+    celery.send_task(TASKS[kind], args=[run_id, token], countdown=countdown or None)

@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from dreamnodes.engine.celery_app import QUEUE, make_app
+from dreamnodes.engine.celery_app import QUEUE, make_app, send_step
 from dreamnodes.engine.redis_limits import RedisLimiter, RedisLimiters
 from dreamnodes.engine.steps import RECEIVE, STALL, Step, Steps, new_token
 from dreamnodes.engine.work import DONE
@@ -35,7 +35,6 @@ from dreamnodes.runlog.store import RunStore
 
 __all__ = ["CeleryEngine"]
 
-_TASKS = {"create": "dreamnodes.create", "poll": "dreamnodes.poll"}
 _WATCH_EVERY = 1.0  # seconds between the watchdog's rounds
 _READ_EVERY = 5.0  # seconds between looks in the run log for ends no message announced
 
@@ -190,7 +189,7 @@ class CeleryEngine:
     # -- inside ----------------------------------------------------------------------------
 
     def _send(self, kind: str, run_id: str, token: str, countdown: float) -> None:
-        self.app.send_task(_TASKS[kind], args=[run_id, token], countdown=countdown or None)
+        send_step(self.app, kind, run_id, token, countdown)
 
     def _heard(self, run_id: str, update: Mapping[str, Any]) -> None:
         """A callback for the run: its next look goes now (only a GET is believed)."""

@@ -19,7 +19,7 @@ from typing import Any
 import redis
 from celery.signals import task_received, worker_process_init, worker_ready
 
-from dreamnodes.engine.celery_app import app
+from dreamnodes.engine.celery_app import TASKS, app, send_step
 from dreamnodes.engine.redis_limits import RedisLimiters
 from dreamnodes.engine.steps import STALL, Steps
 from dreamnodes.engine.work import DONE, Work, base_urls_from_env
@@ -28,12 +28,10 @@ from dreamnodes.runlog.owner import this_owner
 
 __all__ = ["create", "poll", "send"]
 
-_TASKS = {"create": "dreamnodes.create", "poll": "dreamnodes.poll"}
-
 
 def send(kind: str, run_id: str, token: str, countdown: float) -> None:
     """Queue a run's step (from a worker; `serve` sends through its own app)."""
-    app.send_task(_TASKS[kind], args=[run_id, token], countdown=countdown or None)
+    send_step(app, kind, run_id, token, countdown)
 
 
 class _Process:
@@ -128,7 +126,7 @@ def _ready(**_: Any) -> None:
 def _received(request: Any = None, **_: Any) -> None:
     """A step's task is in this process now (a poll may wait here for its countdown): the
     step says so, so that if this process dies the watchdog sends it again at once."""
-    if request is None or request.name not in _TASKS.values():
+    if request is None or request.name not in TASKS.values():
         return
     args = list(request.args or ())
     if len(args) < 2:

@@ -275,8 +275,7 @@ class _WorkerRunner(Runner):
 
 def _policy(options: Mapping[str, Any]) -> RetryPolicy:
     scale = float(options.get("time_scale") or 1.0)
-    attempts = int(options.get("max_attempts") or 5)
-    return RetryPolicy(max_attempts=attempts, first_delay=1.0 / scale, max_delay=30.0 / scale)
+    return RetryPolicy.on_clock(int(options.get("max_attempts") or 5), scale)
 
 
 def base_urls_from_env() -> tuple[str, ...]:

@@ -86,7 +86,7 @@ class Service:
                 api_key=endpoint.api_key,
                 provider=provider,
                 base_url=endpoint.base_url,
-                retry=RetryPolicy(max_attempts=5, first_delay=1.0 / scale, max_delay=30.0 / scale),
+                retry=RetryPolicy.on_clock(5, scale),
                 limits=self.config.limits,
                 limiter=self.config.engine.limiters if self.config.engine else self.config.limiter,
                 poll_scale=scale,
