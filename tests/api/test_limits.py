@@ -293,3 +293,39 @@ def test_scaled_limits_shrink_only_the_window() -> None:
         Limits().scaled(0)
     with pytest.raises(DreamError):
         Limits(video_concurrent=0)
+
+
+def test_saturated_only_while_a_create_waits_for_a_running_slot() -> None:
+    scheduler = Scheduler(small(concurrent=1, per_window=100))
+
+    async def main() -> None:
+        assert scheduler.saturated("video") is None  # nothing runs
+        first = await scheduler.acquire("video")
+        assert scheduler.saturated("video") is None  # the cap is full, but nobody waits
+        second = asyncio.create_task(scheduler.acquire("video"))
+        await asyncio.sleep(0.01)
+        assert scheduler.saturated("video") == 0.0  # a create waits; no generation seen yet
+        scheduler.ran("video", 4.0)
+        scheduler.ran("video", 2.5)
+        assert scheduler.saturated("video") == 2.5  # the shortest seen lately
+        assert scheduler.saturated("image") is None
+        first.release()
+        (await second).release()
+        assert scheduler.saturated("video") is None
+
+    asyncio.run(main())
+
+
+def test_a_create_waiting_for_the_window_does_not_make_the_account_saturated() -> None:
+    scheduler = Scheduler(small(concurrent=5, per_window=1))
+
+    async def main() -> None:
+        first = await scheduler.acquire("video")
+        second = asyncio.create_task(scheduler.acquire("video"))
+        await asyncio.sleep(0.01)
+        assert not second.done()  # it waits for the window, not for a running slot
+        assert scheduler.saturated("video") is None  # a generation's end would not help it
+        first.release()
+        (await second).release()
+
+    asyncio.run(main())

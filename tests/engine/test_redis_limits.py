@@ -139,3 +139,25 @@ def test_the_factory_gives_one_limiter_per_key_and_base_url(redis_url: str) -> N
         assert "127.0.0.1" not in repr(factory)
     finally:
         factory.close()
+
+
+def test_a_create_waiting_for_a_running_slot_is_known_to_every_process(redis_url: str) -> None:
+    """serve waits for the slot; the workers, looking at the generations, pace their looks."""
+    key = uuid.uuid4().hex
+    serve, worker = _limiter(redis_url, key), _limiter(redis_url, key)
+
+    async def run() -> None:
+        held = [await serve.acquire("video") for _ in range(LIMITS.video_concurrent)]
+        assert worker.saturated("video") is None  # full, but nobody waits
+        waiting = asyncio.create_task(serve.acquire("video"))
+        await asyncio.sleep(0.1)
+        assert worker.saturated("video") == 0.0  # no generation seen yet
+        worker.ran("video", 3.0)
+        serve.ran("video", 1.5)
+        assert worker.saturated("video") == 1.5  # the shortest any process saw
+        assert worker.saturated("image") is None
+        for slot in held:
+            slot.release()
+        (await waiting).release()
+
+    asyncio.run(run())

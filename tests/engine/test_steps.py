@@ -198,3 +198,50 @@ def test_a_run_that_cannot_be_queued_ends_failed_and_says_why(url: str, tmp_path
     assert run.status == "failed"
     assert run.error is not None and "Redis limiter" in run.error["message"]
     store.close()
+
+
+def test_a_saturated_accounts_generations_are_looked_at_sooner(url: str) -> None:
+    """A worker hands a running generation on to its next look at the job's pace (2 s for a
+    video's first), but within a few hundredths of a second while serve waits for a running
+    slot; the end it sees frees the slot for that create and teaches every process how long
+    a generation takes."""
+    from dreamnodes.api.limits import Limits
+    from dreamnodes.engine.redis_limits import RedisLimiter, RedisLimiters
+    from dreamnodes.engine.work import Work
+
+    serve_side = RedisLimiters(url)("k-1", "https://api.example", Limits(video_concurrent=1))
+    assert isinstance(serve_side, RedisLimiter)
+    steps = Steps(redis.Redis.from_url(url))
+    sent: list[tuple[str, str, str, float]] = []
+    finished: list[str] = []
+    store = SimpleNamespace(finish=lambda run_id, **_: finished.append(run_id))
+    work = Work(store, steps, RedisLimiters(url), lambda *a: sent.append(a))  # type: ignore[arg-type]
+    record = SimpleNamespace(id="r-1", status="running", provider="luma", options={})
+
+    async def look(state: str) -> float:
+        step = steps.get("r-1")
+        assert step is not None
+        runner = work._runner(record, step)  # type: ignore[arg-type]
+        prepared = runner.prepare("dream_machine", {"prompt": "a red boat", "model": "ray-2"})
+        output = {"id": "g-1", "state": state}
+        await work._after_look(step, record, runner, prepared, output, first=False)  # type: ignore[arg-type]
+        return sent[-1][3] if sent else -1.0
+
+    async def main() -> None:
+        slot = await serve_side.acquire("video")
+        token = serve_side.detach(slot)
+        begun = _step("r-1", limiter=serve_side.id, slot=token, answered=time.time() - 0.5)
+        assert steps.begin(begun)
+        assert await look("dreaming") == 2.0  # nobody waits: the job's own pace
+        waiting = asyncio.create_task(serve_side.acquire("video"))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        assert await look("dreaming") < 0.1  # a create waits for this slot
+        await look("completed")
+        (await asyncio.wait_for(waiting, 2.0)).release()  # the end freed the slot
+        assert finished == ["r-1"] and steps.get("r-1") is None
+        seen = redis.Redis.from_url(url).lrange(serve_side.keys("video")["durations"], 0, -1)
+        assert len(seen) == 1 and 0.5 <= float(seen[0]) < 1.5  # from the create's answer
+
+    asyncio.run(main())
+    asyncio.run(work.aclose())

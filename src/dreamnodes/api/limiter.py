@@ -58,6 +58,16 @@ class Limiter(Protocol):
         """Per family: running, sent_in_window, waiting, held_seconds and the limits."""
         ...
 
+    def saturated(self, family: str) -> float | None:
+        """None unless a create waits for a running slot; then the shortest generation of the
+        family seen lately, in seconds (0 when none was): the looks' pace
+        (`execution.waiting.busy_delay`)."""
+        ...
+
+    def ran(self, family: str, seconds: float) -> None:
+        """A generation of the family was seen completed `seconds` after its create's answer."""
+        ...
+
 
 LimiterFactory = Callable[[str, str, Limits], Limiter]
 """(api_key, base_url, limits) -> the limiter of that key and base URL."""

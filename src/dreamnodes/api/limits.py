@@ -24,6 +24,7 @@ VIDEO = "video"
 IMAGE = "image"
 AGENTS = "agents"  # the Luma Agents API: one RPM window and one concurrency cap per API client
 FAMILIES: tuple[str, ...] = (VIDEO, IMAGE, AGENTS)
+DURATIONS_KEPT = 20  # generations' durations a limiter remembers, per family (see `saturated`)
 
 _VIDEO_TYPES = frozenset({"video", "upscale_video", "add_audio", "modify_video", "reframe_video"})
 _IMAGE_TYPES = frozenset({"image", "reframe_image"})

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from dreamnodes.api.limits import FAMILIES, Limits, _check_family
+from dreamnodes.api.limits import DURATIONS_KEPT, FAMILIES, Limits, _check_family
 
 
 @dataclass(eq=False)
@@ -33,6 +33,7 @@ class _Family:
     timer: asyncio.TimerHandle | None = None
     timer_at: float = 0.0
     learned_per_window: int | None = None  # the service's own figure (X-RateLimit-Limit)
+    durations: deque[float] = field(default_factory=lambda: deque(maxlen=DURATIONS_KEPT))
 
 
 class Ticket:
@@ -194,6 +195,17 @@ class Scheduler:
                 "per_window_limit": self._per_window(name),
             }
         return out
+
+    def saturated(self, family: str) -> float | None:
+        """See `api.limiter.Limiter.saturated`."""
+        state = self._families[family]
+        full = state.running >= self.limits.concurrent(family)
+        if not full or all(w.done() for w in state.waiters):
+            return None
+        return min(state.durations, default=0.0)
+
+    def ran(self, family: str, seconds: float) -> None:
+        self._families[family].durations.append(seconds)
 
     # -- inside --------------------------------------------------------------------------
 

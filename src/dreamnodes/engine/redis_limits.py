@@ -26,13 +26,13 @@ from typing import Any
 import redis
 
 from dreamnodes.api.limiter import Limiter
-from dreamnodes.api.limits import FAMILIES, Limits, _check_family
+from dreamnodes.api.limits import DURATIONS_KEPT, FAMILIES, Limits, _check_family
 from dreamnodes.engine import scripts
 
 __all__ = ["RedisLimiter", "RedisLimiters", "RedisSlot"]
 
 LEASE = 60.0  # seconds a slot outlives its holder (renewed every third of it while held)
-POLL = 0.05  # seconds between looks at a full running cap another process may free
+POLL = 0.01  # seconds between looks at a full running cap another process may free
 WANTED_MS = 2000  # how long a create waiting for a running slot is remembered
 
 
@@ -113,7 +113,7 @@ class RedisLimiter:
 
     def keys(self, family: str) -> dict[str, str]:
         base = f"{self._prefix}:{family}"
-        names = ("slots", "window", "hold", "streak", "learned", "wanted")
+        names = ("slots", "window", "hold", "streak", "learned", "wanted", "durations")
         return {name: f"{base}:{name}" for name in names}
 
     async def acquire(self, family: str) -> RedisSlot:
@@ -207,10 +207,22 @@ class RedisLimiter:
         _check_family(family)
         return RedisSlot(self, family, token)
 
-    def wanted(self, family: str) -> bool:
-        """Whether a create somewhere waited for a running slot in the last 2 s (then a
-        generation's end is worth seeing sooner)."""
-        return bool(self._redis.exists(self.keys(family)["wanted"]))
+    def saturated(self, family: str) -> float | None:
+        """See `api.limiter.Limiter.saturated`: a create somewhere waited for a running slot
+        in the last 2 s; the durations are those every process saw."""
+        k = self.keys(family)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.exists(k["wanted"])
+        pipe.lrange(k["durations"], 0, -1)
+        wanted, seen = pipe.execute()
+        return min((float(s) for s in seen), default=0.0) if wanted else None
+
+    def ran(self, family: str, seconds: float) -> None:
+        k = self.keys(family)["durations"]
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.lpush(k, repr(seconds))
+        pipe.ltrim(k, 0, DURATIONS_KEPT - 1)
+        pipe.execute()
 
     def renew(self, family: str, token: str) -> None:
         """Push the lease of a slot held by token (a no-op once it is released)."""

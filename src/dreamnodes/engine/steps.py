@@ -69,6 +69,7 @@ class Step:
     deadline: float | None = None  # when waiting ends in wait_timeout
     polls: int = 0
     hold_only: bool = False  # wait=none: the run is answered; polls only hold the slot
+    answered: float | None = None  # wall clock: when the create was answered
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

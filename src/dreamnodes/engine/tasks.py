@@ -58,6 +58,7 @@ class _Process:
             base_urls=base_urls_from_env(),
             publish=self._publish,
         )
+        self.work.warm()  # before it shows up as alive: its first steps go at full speed
         self.registry = Registry(self.redis)
         self.running: dict[str, str] = {}  # run id -> token of the steps run here now
         self.lock = threading.Lock()
@@ -118,7 +119,8 @@ def poll(run_id: str, token: str) -> None:
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _ready(**_: Any) -> None:
-    """Show up in `serve`'s list of workers as soon as the process is up, not at its first task."""
+    """Show up in `serve`'s list of workers as soon as the process is up, not at its first
+    task (warmed up: see `Work.warm`)."""
     _here()
 
 

@@ -10,6 +10,7 @@ redelivered task or a step the watchdog sent again never acts twice. The running
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -19,12 +20,13 @@ from typing import Any
 from dreamnodes.api import answers
 from dreamnodes.api.limits import family_of_request
 from dreamnodes.api.retry import RetryPolicy
+from dreamnodes.catalog.package import load_package
 from dreamnodes.catalog.requests import ApiRequest
 from dreamnodes.engine.redis_limits import RedisLimiter, RedisLimiters
 from dreamnodes.engine.steps import STALL, Step, Steps
 from dreamnodes.errors import Attempt, DreamError
 from dreamnodes.execution.runner import Runner
-from dreamnodes.execution.waiting import failed, schedule_for, still_running
+from dreamnodes.execution.waiting import busy_delay, failed, schedule_for, still_running
 from dreamnodes.preparation.prepare import Prepared, with_options
 from dreamnodes.runlog.once import exactly_once
 from dreamnodes.runlog.owner import this_owner
@@ -36,9 +38,6 @@ __all__ = ["DONE", "SANDBOX_KEY", "Send", "Work"]
 SANDBOX_KEY = "sandbox-key"  # a built-in sandbox's throwaway key (no account behind it)
 DONE = "dreamnodes:engine:done"  # a channel naming each run that ended
 HELD_AGAIN = 1.0  # seconds before a create whose unit another worker holds is tried again
-# Seconds between looks while creates wait for a running slot: the account is saturated, and
-# each generation's end seen sooner starts the next one sooner (the makespan's poll overshoot).
-BUSY_POLL = 1.0
 
 # (task name, run id, token, countdown in seconds)
 Send = Callable[[str, str, str, float], None]
@@ -63,7 +62,7 @@ class Work:
         self.send = send
         self.base_urls = tuple(u.rstrip("/") for u in base_urls)
         self.publish = publish or (lambda run_id: None)
-        self._runners: dict[tuple[str, str, bool], Runner] = {}
+        self._runners: dict[tuple[Any, ...], _WorkerRunner] = {}
 
     async def aclose(self) -> None:
         for runner in self._runners.values():
@@ -144,12 +143,15 @@ class Work:
                 generation_id=str(output["id"]),
                 deadline=None if hold_only else now + prepared.timeout,
                 hold_only=hold_only,
+                answered=now,
             )
             if hold_only:
                 self.store.finish(record.id, output=output)  # answered now; the slot stays held
                 self.publish(record.id)
         if state in answers.TERMINAL:
             error = failed(output) if state == "failed" else None
+            if state == "completed" and not first:
+                self._ran(step, now)
             self._end(step, record, None if error else output, error)
             return
         if step.deadline is not None and now >= step.deadline:
@@ -165,8 +167,9 @@ class Work:
             timeout=prepared.timeout,
         )
         delay = schedule[min(step.polls, len(schedule) - 1)]
-        if not step.hold_only and self._slot_wanted(step):
-            delay = min(delay, BUSY_POLL / runner.poll_scale)  # its end frees a slot sooner
+        shortest = self._saturated(step, callback=prepared.wait == "callback")
+        if shortest is not None and step.answered is not None:
+            delay = busy_delay(delay, now - step.answered, shortest)  # frees a slot sooner
         if step.deadline is not None:
             delay = max(0.0, min(delay, step.deadline - now))  # one last look at the deadline
         self._slot(step, "renew")
@@ -196,10 +199,15 @@ class Work:
             ended(self.store, record.id, error)
         self.publish(record.id)
 
-    def _slot_wanted(self, step: Step) -> bool:
-        if step.slot is None or step.limiter is None:
-            return False
-        return self.limiters.by_id(step.limiter).wanted(step.family)
+    def _saturated(self, step: Step, *, callback: bool) -> float | None:
+        """The shortest generation seen lately if a create waits for a running slot."""
+        if step.slot is None or step.limiter is None or (callback and not step.hold_only):
+            return None  # (a callback wakes the wait anyway)
+        return self.limiters.by_id(step.limiter).saturated(step.family)
+
+    def _ran(self, step: Step, now: float) -> None:
+        if step.limiter is not None and step.answered is not None:
+            self.limiters.by_id(step.limiter).ran(step.family, now - step.answered)
 
     def _slot(self, step: Step, what: str) -> None:
         if step.slot is None or step.limiter is None:
@@ -214,33 +222,55 @@ class Work:
     # -- resources ---------------------------------------------------------------------
 
     def _runner(self, record: RunRecord, step: Step) -> Runner:
-        """The runner of the run's provider and base URL; refuses a URL not to be trusted."""
+        """The runner of the run's provider, base URL and options; refuses a URL not to be
+        trusted with the key. Its 429s are learned in the limits the run's slot is in."""
         options = record.options
         sandbox = bool(options.get("sandbox"))
         base_url = (step.base_url or options.get("base_url") or "").rstrip("/")
-        key = (record.provider, base_url, sandbox)
+        runner = self._runner_for(record.provider, base_url or None, sandbox, options)
+        if step.limiter is not None:
+            runner.shared = self.limiters.by_id(step.limiter)
+        return runner
+
+    def _runner_for(
+        self, provider: str, base_url: str | None, sandbox: bool, options: Mapping[str, Any]
+    ) -> _WorkerRunner:
+        scale = float(options.get("time_scale") or 1.0)
+        attempts = int(options.get("max_attempts") or 5)
+        private = bool(options.get("allow_private_urls"))
+        key = (provider, base_url or "", sandbox, scale, attempts, private)
         runner = self._runners.get(key)
         if runner is None:
             runner = _WorkerRunner(
-                None if step.limiter is None else self.limiters.by_id(step.limiter),
                 api_key=SANDBOX_KEY if sandbox else None,
-                provider=record.provider,
-                base_url=base_url or None,
-                retry=_policy(options),
-                poll_scale=float(options.get("time_scale") or 1.0),
-                allow_private_urls=bool(options.get("allow_private_urls")),
+                provider=provider,
+                base_url=base_url,
+                retry=RetryPolicy.on_clock(attempts, scale),
+                poll_scale=scale,
+                allow_private_urls=private,
             )
-            own = runner.package.manifest["providers"][record.provider]["base_url"].rstrip("/")
+            own = runner.package.manifest["providers"][provider]["base_url"].rstrip("/")
             if not sandbox and runner.base_url.rstrip("/") not in (own, *self.base_urls):
                 raise DreamError(
                     "invalid_input",
-                    f"base_url: this worker sends {record.provider}'s key only to {own}"
+                    f"base_url: this worker sends {provider}'s key only to {own}"
                     f"{''.join(', ' + u for u in self.base_urls)}; start it with --base-url"
                     f" {runner.base_url} to allow that one",
                     field="base_url",
                 )
             self._runners[key] = runner
         return runner
+
+    def warm(self) -> None:
+        """Before the first step: compile every node's validator and open the HTTP clients of
+        the URLs this worker sends keys to (half a second that would delay the first creates)."""
+        package = load_package()
+        for node in package.nodes.values():
+            _ = node.fast_validator
+        for provider, spec in package.manifest["providers"].items():
+            for base_url in (spec["base_url"].rstrip("/"), *self.base_urls):
+                with contextlib.suppress(DreamError):  # no key for that provider here
+                    _ = self._runner_for(provider, base_url, False, {}).client
 
     def _prepared(self, runner: Runner, record: RunRecord) -> Prepared:
         """The run's call, prepared again from what the run log holds (no wait inside)."""
@@ -262,20 +292,13 @@ class Work:
 
 class _WorkerRunner(Runner):
     """A runner whose creates `serve` already took slots for (it takes none itself), and
-    whose 429s and `X-RateLimit-*` answers are learned in the shared limits, for everyone."""
+    whose 429s are learned in the shared limits (`shared`), for everyone."""
 
-    def __init__(self, shared: RedisLimiter | None, **options: Any) -> None:
-        super().__init__(**options)
-        self.shared = shared
+    shared: RedisLimiter | None = None
 
     def _rate_limited(self, request: ApiRequest, retry_after: float | None) -> None:
         if self.shared is not None and request.billable:
             self.shared.rate_limited(family_of_request(request), retry_after)
-
-
-def _policy(options: Mapping[str, Any]) -> RetryPolicy:
-    scale = float(options.get("time_scale") or 1.0)
-    return RetryPolicy.on_clock(int(options.get("max_attempts") or 5), scale)
 
 
 def base_urls_from_env() -> tuple[str, ...]:

@@ -35,7 +35,7 @@ from dreamnodes.errors import Attempt, DreamError
 from dreamnodes.execution.paging import all_pages
 from dreamnodes.execution.saving import save_assets
 from dreamnodes.execution.tracking import Tracker, tracker_for
-from dreamnodes.execution.waiting import wait_until_done
+from dreamnodes.execution.waiting import Busy, wait_until_done
 from dreamnodes.preparation.prepare import Prepared, prepare, with_options
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -267,8 +267,10 @@ class Runner:
         create = node.kind == "create"
         family, limit_family = self.families(prepared)
         ticket: Slot | None = None
+        busy: Busy | None = None  # the limiter that paces the looks while it is saturated
         if create and existing_id is None and self.scheduler is not None:
             ticket = await self.scheduler.acquire(limit_family)
+            busy = Busy(self.scheduler, limit_family)
         try:
             if existing_id is not None and create and wait != "none":
                 # Picked up to be waited for: a failed first look is one more poll, not the end.
@@ -290,6 +292,7 @@ class Runner:
                     family=family,
                     callback=prepared.callback,
                     poll=prepared.provider.spec.get("poll"),
+                    busy=busy,
                 )
             elif ticket is not None and output.get("state") not in results.TERMINAL:
                 self.tracker.hold(output["id"], ticket)
@@ -355,6 +358,7 @@ class Runner:
         family: str = "video",
         callback: Registration | None = None,
         poll: Sequence[float] | None = None,
+        busy: Busy | None = None,
     ) -> dict[str, Any]:
         """Wait until the generation ends (see `dreamnodes.execution.waiting`)."""
         return await wait_until_done(
@@ -364,6 +368,7 @@ class Runner:
             family=family,
             callback=callback,
             poll=poll,
+            busy=busy,
             poll_scale=self.poll_scale,
             sleep=self.sleep,
         )

@@ -1,5 +1,9 @@
 """Waiting for a generation to end: polling on a schedule fit for the job, or a callback that
 only wakes the wait (a Get Generation confirms it before it is believed).
+
+While the account is saturated (a create waits for a running slot), each end seen sooner
+starts the next generation sooner, so the looks come closer (`busy_delay`): at a twentieth of
+the generation's age, from just before the shortest generation of its family seen lately.
 """
 
 from __future__ import annotations
@@ -7,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dreamnodes.api import answers as results
 from dreamnodes.errors import DreamError
@@ -22,10 +27,41 @@ IMAGE_POLLS = (1.0, 1.0, 2.0)
 # the timeout), then a slow pace until the timeout, with one last look at the deadline.
 CALLBACK_GRACE = {"video": 30.0, "image": 10.0}
 CALLBACK_PACE = {"video": 20.0, "image": 5.0}
+# A saturated account's looks: a share of the generation's age, never closer than the floor
+# (a 60 s video is looked at about every 3 s near its end, a 1 s one every 25 ms).
+BUSY_SHARE = 0.05
+BUSY_FLOOR = 0.025
 
 Sleep = Callable[[float], Awaitable[None]]
 # The generation now, given what we knew and the request it echoes (kept where none is echoed).
 Look = Callable[[dict[str, Any], Any], Awaitable[dict[str, Any]]]
+
+
+class Pace(Protocol):
+    """What a limiter knows of its running slots (`api.limiter.Limiter` has both)."""
+
+    def saturated(self, family: str) -> float | None:
+        """None unless a create waits for a running slot; then the shortest generation of the
+        family seen lately, in seconds (0 when none was)."""
+        ...
+
+    def ran(self, family: str, seconds: float) -> None:
+        """A generation of the family was seen completed `seconds` after its create's answer."""
+        ...
+
+
+@dataclass(frozen=True)
+class Busy:
+    """The limiter holding a generation's running slot, and the slot's family."""
+
+    pace: Pace
+    family: str
+
+
+def busy_delay(delay: float, age: float, shortest: float) -> float:
+    """The next look of a saturated account: `delay` as scheduled, `age` seconds since the
+    create was answered, `shortest` the family's shortest generation seen lately."""
+    return min(delay, max(BUSY_FLOOR, BUSY_SHARE * age, 0.95 * shortest - age))
 
 
 async def wait_until_done(
@@ -38,6 +74,7 @@ async def wait_until_done(
     poll_scale: float = 1.0,
     sleep: Sleep = asyncio.sleep,
     poll: Sequence[float] | None = None,
+    busy: Busy | None = None,
 ) -> dict[str, Any]:
     """Poll until the generation completes or fails; a failure is `generation_failed`.
 
@@ -46,7 +83,8 @@ async def wait_until_done(
     generation) ends the listening and polling goes on. Without one arriving, the first
     look comes after a grace fit for the job and then at a slow pace, the last one at the
     deadline. Pixazo's status has no request echo: the created output's `request` is kept.
-    ``poll`` is the node's own schedule (seconds between looks, the last repeating).
+    ``poll`` is the node's own schedule (seconds between looks, the last repeating);
+    ``busy``, the limiter of the generation's slot, brings looks closer while it is saturated.
     """
     sent = output.get("request")
     polling = schedule_for(family, poll, poll_scale, callback=False, timeout=timeout)
@@ -59,6 +97,11 @@ async def wait_until_done(
     while output.get("state") not in results.TERMINAL:
         delay = schedule[min(polls, len(schedule) - 1)]
         now = time.monotonic()
+        shortest = None
+        if busy is not None and callback is None:
+            shortest = busy.pace.saturated(busy.family)
+        if shortest is not None:
+            delay = busy_delay(delay, now - started, shortest)
         heard = None
         if callback is not None and not callback.closed and now < deadline:
             heard = await callback.wait(output["id"], max(0.0, min(delay, deadline - now)))
@@ -75,6 +118,8 @@ async def wait_until_done(
             raise still_running(output, timeout, time.monotonic() - started)
     if output["state"] == "failed":
         raise failed(output)
+    if busy is not None and polls:
+        busy.pace.ran(busy.family, time.monotonic() - started)
     return output
 
 

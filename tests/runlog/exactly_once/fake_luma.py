@@ -45,6 +45,7 @@ def _state(gen: dict[str, Any]) -> dict[str, Any]:
     if gen["state"] == "dreaming" and time.time() >= gen["_done_at"]:
         gen["state"] = "completed"
         gen["assets"] = {"video": f"https://cdn.example.com/{gen['id']}.mp4"}
+        gen["_seen"] = time.time()  # when it was first told completed
     return {k: v for k, v in gen.items() if not k.startswith("_")}
 
 
@@ -99,6 +100,7 @@ async def create(request: Request) -> Response:
         "failure_reason": None,
         "assets": None,
         "request": body,
+        "_created": time.time(),
         "_done_at": time.time() + control["duration"],
     }
     if body.get("callback_url"):
@@ -117,6 +119,7 @@ async def get_one(request: Request) -> Response:
     gen = generations.get(request.path_params["gid"])
     if gen is None:
         return JSONResponse({"detail": "Generation not found"}, 404)
+    gen["_gets"] = gen.get("_gets", 0) + 1
     return JSONResponse(_state(gen))
 
 
@@ -146,7 +149,10 @@ async def set_control(request: Request) -> Response:
 
 
 async def get_stats(request: Request) -> Response:
-    return JSONResponse({**stats, "generations": [_state(g) for g in generations.values()]})
+    shown = [_state(g) for g in generations.values()]
+    times = ("_created", "_done_at", "_seen", "_gets")  # when, for the benchmarks
+    timings = [{k[1:]: g.get(k) for k in times} for g in generations.values()]
+    return JSONResponse({**stats, "generations": shown, "timings": timings})
 
 
 app = Starlette(
