@@ -1,7 +1,8 @@
 """The Celery engine: batches on 1, 2 and 4 `dreamnodes worker` processes, and the issue's check.
 
 Every process is real: a `redis-server` of its own, `serve --engine celery` and the workers
-(`--concurrency 8`, threads), one SQLite run log (`tests/engine/cluster.py` starts them).
+(`--concurrency 8`, threads), one run log (`tests/engine/cluster.py` starts them): a SQLite
+file, or for `acceptance --store postgresql` a PostgreSQL of its own (`tests/servers.py`).
 
 `limits` (the default): a COUNT-item batch (1,000) against a sandbox at the Build tier's limits
 (20 video creates a minute, 10 running), everything on a clock TIME_SCALE times faster (the
@@ -15,18 +16,22 @@ its store the generations; the minimum is `_loop_common`'s formula for the same 
 `acceptance`: issue 13's check: 200 items, 3 workers, the fake Luma with a 10-running cap
 (429 beyond; generations dream DURATION s), one worker SIGKILLed halfway; then the same
 Idempotency-Key posted again. Before it, for reference, the same batch on `serve` alone and
-on the 3 workers without a SIGKILL. Serve's limits: 10 running, the minute not binding; polls on a
-clock 10 times faster. The minimum is ceil(200/10) waves of DURATION.
+on the 3 workers without a SIGKILL. Serve's limits: 10 running, the minute not binding, on the
+real clock (`--acceptance-scale` to change it). The minimum is ceil(200/10) waves of DURATION.
+Each setup also prints where a slot's time goes: how late each end was seen, how long until
+the next create took its slot, the looks per generation, and the time before the first create.
 
 The makespan runs from the POST to the batch read as ended (read every 0.1 s).
 Usage:
     python bench/engine_workers.py [limits|acceptance|all] [--count N] [--time-scale X]
+        [--duration S] [--acceptance-scale X] [--store sqlite|postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 import time
@@ -47,6 +52,7 @@ from engine.cluster import (
     start_fake,
     start_redis,
 )
+from servers import start_postgres
 
 from dreamnodes.sandbox import Sandbox, SandboxConfig
 
@@ -152,8 +158,32 @@ def limits(redis: RedisServer, count: int, scale: float, folder: Path) -> None:
 # -- acceptance: issue 13's check ----------------------------------------------------------------
 
 
-def acceptance(redis: RedisServer, folder: Path, duration: float, scale: float) -> None:
+def acceptance(redis: RedisServer, folder: Path, duration: float, scale: float, pg: bool) -> None:
     count, cap, workers = 200, 10, 3
+    if not pg:
+        _acceptance(redis, folder, duration, scale, "", count, cap, workers)
+        return
+    # The run log in a PostgreSQL of its own (a database for each setup), in a folder of /tmp
+    # the `postgres` user can reach.
+    with tempfile.TemporaryDirectory(prefix="dreamnodes-pg-") as tmp:
+        os.chmod(tmp, 0o755)
+        server, stop_postgres = start_postgres(tmp)
+        try:
+            _acceptance(redis, folder, duration, scale, server, count, cap, workers)
+        finally:
+            stop_postgres()
+
+
+def _acceptance(
+    redis: RedisServer,
+    folder: Path,
+    duration: float,
+    scale: float,
+    server: str,
+    count: int,
+    cap: int,
+    workers: int,
+) -> None:
     best = math.ceil(count / cap) * duration
     print(
         f"== acceptance: {count} items, {workers} workers, the fake Luma capped at {cap} running"
@@ -167,6 +197,7 @@ def acceptance(redis: RedisServer, folder: Path, duration: float, scale: float) 
         fake = start_fake(folder)
         fake.control(running_cap=cap, duration=duration)
         serve = ("--time-scale", f"{scale:g}", "--video-concurrent", str(cap))
+        store = _database(server, f"acceptance_{engine}{'_kill' if kill else ''}") if server else ""
         cluster = Cluster(
             folder / f"acceptance-{engine}{'-kill' if kill else ''}",
             redis.url,
@@ -174,6 +205,7 @@ def acceptance(redis: RedisServer, folder: Path, duration: float, scale: float) 
             serve_args=(*serve, "--video-per-minute", "1000000"),
             worker_args=WORKER_ARGS,
             mode=engine,
+            store_url=store,
         )
         try:
             cluster.start(workers if engine == "celery" else 0)
@@ -233,8 +265,18 @@ def _overheads(timings: list[dict[str, Any]], cap: int, out: Outcome) -> str:
 def _ms(values: list[float]) -> str:
     if not values:
         return "-"
-    mean, median = sum(values) / len(values), sorted(values)[len(values) // 2]
-    return f"{1000 * mean:.0f} ms (median {1000 * median:.0f})"
+    ordered = sorted(values)
+    mean, median = sum(values) / len(values), ordered[len(values) // 2]
+    p90 = ordered[-len(values) // 10]
+    return f"{1000 * mean:.0f} ms (median {1000 * median:.0f}, p90 {1000 * p90:.0f})"
+
+
+def _database(server: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")
+    return server.rsplit("/", 1)[0] + "/" + name
 
 
 def _flush(url: str) -> None:
@@ -252,12 +294,16 @@ def main() -> None:
     parser.add_argument(
         "--acceptance-scale", type=float, default=1.0, help="acceptance: serve's --time-scale"
     )
+    parser.add_argument(
+        "--store", choices=("sqlite", "postgresql"), default="sqlite", help="acceptance: run log"
+    )
     args = parser.parse_args()
     redis = start_redis()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             if args.mode in ("acceptance", "all"):
-                acceptance(redis, Path(tmp), args.duration, args.acceptance_scale)
+                pg = args.store == "postgresql"
+                acceptance(redis, Path(tmp), args.duration, args.acceptance_scale, pg)
             if args.mode in ("limits", "all"):
                 limits(redis, args.count, args.time_scale, Path(tmp))
     finally:

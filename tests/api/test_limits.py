@@ -295,23 +295,31 @@ def test_scaled_limits_shrink_only_the_window() -> None:
         Limits(video_concurrent=0)
 
 
-def test_saturated_only_while_a_create_waits_for_a_running_slot() -> None:
+def test_saturated_while_a_create_waits_for_a_running_slot_and_its_ticket_says_so() -> None:
     scheduler = Scheduler(small(concurrent=1, per_window=100))
 
     async def main() -> None:
-        assert scheduler.saturated("video") is None  # nothing runs
+        assert not scheduler.saturated("video")  # nothing runs
         first = await scheduler.acquire("video")
-        assert scheduler.saturated("video") is None  # the cap is full, but nobody waits
+        assert not scheduler.saturated("video")  # the cap is full, but nobody waits
         second = asyncio.create_task(scheduler.acquire("video"))
+        third = asyncio.create_task(scheduler.acquire("video"))
         await asyncio.sleep(0.01)
-        assert scheduler.saturated("video") == 0.0  # a create waits; no generation seen yet
+        assert scheduler.saturated("video") and not scheduler.saturated("image")
+        assert scheduler.shortest("video") == 0.0  # no generation seen yet
         scheduler.ran("video", 4.0)
         scheduler.ran("video", 2.5)
-        assert scheduler.saturated("video") == 2.5  # the shortest seen lately
-        assert scheduler.saturated("image") is None
+        assert scheduler.shortest("video") == 2.5  # the shortest seen lately
         first.release()
-        (await second).release()
-        assert scheduler.saturated("video") is None
+        granted = await second
+        granted.release()
+        last = await third  # nobody waits behind it, but it waited for its slot
+        assert not first.waited and granted.waited and last.waited
+        assert not scheduler.saturated("video")
+        last.release()
+        again = await scheduler.acquire("video")
+        assert not again.waited  # a free slot at once
+        again.release()
 
     asyncio.run(main())
 
@@ -324,8 +332,10 @@ def test_a_create_waiting_for_the_window_does_not_make_the_account_saturated() -
         second = asyncio.create_task(scheduler.acquire("video"))
         await asyncio.sleep(0.01)
         assert not second.done()  # it waits for the window, not for a running slot
-        assert scheduler.saturated("video") is None  # a generation's end would not help it
+        assert not scheduler.saturated("video")  # a generation's end would not help it
         first.release()
-        (await second).release()
+        ticket = await second
+        assert not ticket.waited
+        ticket.release()
 
     asyncio.run(main())

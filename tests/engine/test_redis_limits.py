@@ -148,16 +148,18 @@ def test_a_create_waiting_for_a_running_slot_is_known_to_every_process(redis_url
 
     async def run() -> None:
         held = [await serve.acquire("video") for _ in range(LIMITS.video_concurrent)]
-        assert worker.saturated("video") is None  # full, but nobody waits
+        assert not worker.saturated("video")  # full, but nobody waits
         waiting = asyncio.create_task(serve.acquire("video"))
         await asyncio.sleep(0.1)
-        assert worker.saturated("video") == 0.0  # no generation seen yet
+        assert worker.saturated("video") and not worker.saturated("image")
+        assert worker.shortest("video") == 0.0  # no generation seen yet
         worker.ran("video", 3.0)
         serve.ran("video", 1.5)
-        assert worker.saturated("video") == 1.5  # the shortest any process saw
-        assert worker.saturated("image") is None
+        assert worker.shortest("video") == 1.5  # the shortest any process saw
         for slot in held:
             slot.release()
-        (await waiting).release()
+        late = await waiting
+        assert late.waited and not any(slot.waited for slot in held)
+        late.release()
 
     asyncio.run(run())

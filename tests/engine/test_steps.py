@@ -218,12 +218,13 @@ def test_a_saturated_accounts_generations_are_looked_at_sooner(url: str) -> None
     work = Work(store, steps, RedisLimiters(url), lambda *a: sent.append(a))  # type: ignore[arg-type]
     record = SimpleNamespace(id="r-1", status="running", provider="luma", options={})
 
-    async def look(state: str) -> float:
-        step = steps.get("r-1")
+    async def look(state: str, run_id: str = "r-1") -> float:
+        step = steps.get(run_id)
         assert step is not None
         runner = work._runner(record, step)  # type: ignore[arg-type]
         prepared = runner.prepare("dream_machine", {"prompt": "a red boat", "model": "ray-2"})
         output = {"id": "g-1", "state": state}
+        record.id = run_id
         await work._after_look(step, record, runner, prepared, output, first=False)  # type: ignore[arg-type]
         return sent[-1][3] if sent else -1.0
 
@@ -242,6 +243,12 @@ def test_a_saturated_accounts_generations_are_looked_at_sooner(url: str) -> None
         assert finished == ["r-1"] and steps.get("r-1") is None
         seen = redis.Redis.from_url(url).lrange(serve_side.keys("video")["durations"], 0, -1)
         assert len(seen) == 1 and 0.5 <= float(seen[0]) < 1.5  # from the create's answer
+        # The last of a loop: nobody waits any more, but its create waited for its slot.
+        redis.Redis.from_url(url).delete(serve_side.keys("video")["wanted"])
+        last = serve_side.detach(await serve_side.acquire("video"))
+        begun = _step("r-2", limiter=serve_side.id, slot=last, answered=time.time(), busy=True)
+        assert steps.begin(begun)
+        assert 0.4 < await look("dreaming", "r-2") < 0.6  # from just before the shortest seen
 
     asyncio.run(main())
     asyncio.run(work.aclose())

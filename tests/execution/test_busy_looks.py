@@ -13,19 +13,22 @@ from dreamnodes.execution.waiting import Busy, wait_until_done
 class Pace:
     """A limiter's word on its running slots, as `wait_until_done` asks for it."""
 
-    def __init__(self, saturated: float | None) -> None:
-        self.shortest = saturated
+    def __init__(self, saturated: bool, shortest: float = 0.0) -> None:
+        self.now, self.seen = saturated, shortest
         self.ran_for: list[float] = []
 
-    def saturated(self, family: str) -> float | None:
+    def saturated(self, family: str) -> bool:
         assert family == "video"
-        return self.shortest
+        return self.now
+
+    def shortest(self, family: str) -> float:
+        return self.seen
 
     def ran(self, family: str, seconds: float) -> None:
         self.ran_for.append(seconds)
 
 
-def _wait(pace: Pace | None, dreams: float) -> tuple[float, list[float]]:
+def _wait(pace: Pace | None, dreams: float, waited: bool = False) -> tuple[float, list[float]]:
     """Wait for a generation that completes `dreams` seconds from now: how late its end was
     seen, and when each look came (seconds from the start)."""
 
@@ -38,7 +41,7 @@ def _wait(pace: Pace | None, dreams: float) -> tuple[float, list[float]]:
             state = "completed" if looks[-1] >= dreams else "dreaming"
             return {"id": output["id"], "state": state}
 
-        busy = None if pace is None else Busy(pace, "video")
+        busy = None if pace is None else Busy(pace, "video", waited)
         done = await wait_until_done({"id": "g-1", "state": "queued"}, look, timeout=30, busy=busy)
         assert done["state"] == "completed"
         return looks[-1] - dreams, looks
@@ -47,12 +50,12 @@ def _wait(pace: Pace | None, dreams: float) -> tuple[float, list[float]]:
 
 
 def test_an_account_with_free_slots_keeps_the_jobs_pace() -> None:
-    late, looks = _wait(Pace(None), 0.6)
+    late, looks = _wait(Pace(False), 0.6)
     assert len(looks) == 1 and late > 1.3  # the first look of a video comes after 2 s
 
 
 def test_a_saturated_account_sees_the_end_within_a_few_hundredths_of_a_second() -> None:
-    pace = Pace(0.0)  # no generation seen yet: looks at a twentieth of the age
+    pace = Pace(True)  # no generation seen yet: looks at a twentieth of the age
     late, looks = _wait(pace, 0.6)
     assert late < 0.1, late
     assert len(looks) < 40, looks  # never closer than the floor (25 ms)
@@ -60,6 +63,12 @@ def test_a_saturated_account_sees_the_end_within_a_few_hundredths_of_a_second() 
 
 
 def test_the_shortest_generation_seen_saves_the_early_looks() -> None:
-    late, looks = _wait(Pace(0.6), 0.6)
+    late, looks = _wait(Pace(True, 0.6), 0.6)
     assert looks[0] >= 0.95 * 0.6 - 0.01, looks  # nothing could have ended sooner
+    assert late < 0.1 and len(looks) <= 6, looks
+
+
+def test_a_generation_whose_create_waited_for_its_slot_is_looked_at_closely_to_the_end() -> None:
+    """The last of a long loop: nobody waits for its slot, but the loop waits for its end."""
+    late, looks = _wait(Pace(False, 0.6), 0.6, waited=True)
     assert late < 0.1 and len(looks) <= 6, looks

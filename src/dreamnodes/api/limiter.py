@@ -26,6 +26,7 @@ class Slot(Protocol):
     """
 
     family: str
+    waited: bool  # the create waited for a running slot (its account is saturated)
 
     @property
     def released(self) -> bool: ...
@@ -58,10 +59,12 @@ class Limiter(Protocol):
         """Per family: running, sent_in_window, waiting, held_seconds and the limits."""
         ...
 
-    def saturated(self, family: str) -> float | None:
-        """None unless a create waits for a running slot; then the shortest generation of the
-        family seen lately, in seconds (0 when none was): the looks' pace
-        (`execution.waiting.busy_delay`)."""
+    def saturated(self, family: str) -> bool:
+        """Whether a create waits (or waited in the last 2 s) for a running slot."""
+        ...
+
+    def shortest(self, family: str) -> float:
+        """The shortest generation of the family seen lately, in seconds (0 when none was)."""
         ...
 
     def ran(self, family: str, seconds: float) -> None:

@@ -34,6 +34,7 @@ class _Family:
     timer_at: float = 0.0
     learned_per_window: int | None = None  # the service's own figure (X-RateLimit-Limit)
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=DURATIONS_KEPT))
+    capped: bool = False  # the waiters met a full running cap (cleared when none is left)
 
 
 class Ticket:
@@ -44,12 +45,13 @@ class Ticket:
     freed, and the caller acquires a new ticket before it sends again).
     """
 
-    __slots__ = ("_done", "_refused", "_scheduler", "family", "sent_at")
+    __slots__ = ("_done", "_refused", "_scheduler", "family", "sent_at", "waited")
 
-    def __init__(self, scheduler: Scheduler, family: str, sent_at: float) -> None:
+    def __init__(self, scheduler: Scheduler, family: str, sent_at: float, waited: bool) -> None:
         self._scheduler = scheduler
         self.family = family
         self.sent_at = sent_at
+        self.waited = waited  # for a running slot
         self._done = False
         self._refused = False
 
@@ -196,13 +198,14 @@ class Scheduler:
             }
         return out
 
-    def saturated(self, family: str) -> float | None:
-        """See `api.limiter.Limiter.saturated`."""
+    def saturated(self, family: str) -> bool:
+        """Whether a create waits for a running slot now."""
         state = self._families[family]
         full = state.running >= self.limits.concurrent(family)
-        if not full or all(w.done() for w in state.waiters):
-            return None
-        return min(state.durations, default=0.0)
+        return full and not all(w.done() for w in state.waiters)
+
+    def shortest(self, family: str) -> float:
+        return min(self._families[family].durations, default=0.0)
 
     def ran(self, family: str, seconds: float) -> None:
         self._families[family].durations.append(seconds)
@@ -262,6 +265,7 @@ class Scheduler:
                 state.waiters.popleft()
                 continue
             if state.running >= limits.concurrent(family):
+                state.capped = True
                 return  # a release pumps again
             now = self._loop.time()
             self._expire(family, now)
@@ -274,7 +278,8 @@ class Scheduler:
             state.waiters.popleft()
             state.running += 1
             state.sent.append(now)
-            head.set_result(Ticket(self, family, now))
+            head.set_result(Ticket(self, family, now, state.capped))
+        state.capped = False  # every waiter was served
 
     def _wake_at(self, family: str, when: float) -> None:
         state = self._families[family]

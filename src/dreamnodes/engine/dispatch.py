@@ -107,6 +107,7 @@ class CeleryEngine:
                 queued=time.time(),
                 family=family,
                 slot=limiter.detach(slot),
+                busy=slot.waited,
                 limiter=limiter.id,
                 base_url=runner.base_url,
             )

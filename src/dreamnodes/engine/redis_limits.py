@@ -39,12 +39,13 @@ WANTED_MS = 2000  # how long a create waiting for a running slot is remembered
 class RedisSlot:
     """One create's slot and window entry in Redis (see `api.limiter.Slot`)."""
 
-    __slots__ = ("_done", "_limiter", "family", "token")
+    __slots__ = ("_done", "_limiter", "family", "token", "waited")
 
-    def __init__(self, limiter: RedisLimiter, family: str, token: str) -> None:
+    def __init__(self, limiter: RedisLimiter, family: str, token: str, waited: bool) -> None:
         self._limiter = limiter
         self.family = family
         self.token = token
+        self.waited = waited  # for a running slot
         self._done = False
 
     def __repr__(self) -> str:
@@ -122,6 +123,7 @@ class RedisLimiter:
         self._bind_loop()
         k = self.keys(family)
         self._waiting[family] += 1
+        waited = False
         try:
             async with self._turns[family]:  # one asker per family and process, in order
                 while True:
@@ -137,10 +139,11 @@ class RedisLimiter:
                         ],
                     )
                     if int(granted) == 1:
-                        return self._granted(family, token)
+                        return self._granted(family, token, waited)
                     wait = float(value)
                     if wait < 0:  # the running cap is full: say a slot is wanted (for 2 s)
                         self._redis.set(k["wanted"], b"1", px=WANTED_MS)
+                        waited = True
                     freed = self._freed[family]
                     freed.clear()
                     delay = self.poll if wait < 0 else min(wait, self.limits.window_seconds)
@@ -205,17 +208,16 @@ class RedisLimiter:
     def adopt(self, family: str, token: str) -> RedisSlot:
         """The slot `token` taken by another process, to answer or release from here."""
         _check_family(family)
-        return RedisSlot(self, family, token)
+        return RedisSlot(self, family, token, waited=False)
 
-    def saturated(self, family: str) -> float | None:
-        """See `api.limiter.Limiter.saturated`: a create somewhere waited for a running slot
-        in the last 2 s; the durations are those every process saw."""
-        k = self.keys(family)
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.exists(k["wanted"])
-        pipe.lrange(k["durations"], 0, -1)
-        wanted, seen = pipe.execute()
-        return min((float(s) for s in seen), default=0.0) if wanted else None
+    def saturated(self, family: str) -> bool:
+        """Whether a create somewhere waited for a running slot in the last 2 s."""
+        return bool(self._redis.exists(self.keys(family)["wanted"]))
+
+    def shortest(self, family: str) -> float:
+        """The shortest generation any process saw lately (0 when none was)."""
+        seen = self._redis.lrange(self.keys(family)["durations"], 0, -1)
+        return min((float(s) for s in seen), default=0.0)
 
     def ran(self, family: str, seconds: float) -> None:
         k = self.keys(family)["durations"]
@@ -241,7 +243,7 @@ class RedisLimiter:
             self._turns = {name: asyncio.Lock() for name in FAMILIES}
             self._freed = {name: asyncio.Event() for name in FAMILIES}
 
-    def _granted(self, family: str, token: str) -> RedisSlot:
+    def _granted(self, family: str, token: str, waited: bool) -> RedisSlot:
         with self._lock:
             self._held[family].add(token)
             if self._renewer is None or not self._renewer.is_alive():
@@ -250,7 +252,7 @@ class RedisLimiter:
                     target=self._renew_while_held, name="dreamnodes-lease", daemon=True
                 )
                 self._renewer.start()
-        return RedisSlot(self, family, token)
+        return RedisSlot(self, family, token, waited)
 
     def _answered(self, slot: RedisSlot) -> None:
         k = self.keys(slot.family)

@@ -70,6 +70,7 @@ class Step:
     polls: int = 0
     hold_only: bool = False  # wait=none: the run is answered; polls only hold the slot
     answered: float | None = None  # wall clock: when the create was answered
+    busy: bool = False  # its account was saturated: looked at closely until the end
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

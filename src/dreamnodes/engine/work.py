@@ -167,9 +167,10 @@ class Work:
             timeout=prepared.timeout,
         )
         delay = schedule[min(step.polls, len(schedule) - 1)]
-        shortest = self._saturated(step, callback=prepared.wait == "callback")
-        if shortest is not None and step.answered is not None:
-            delay = busy_delay(delay, now - step.answered, shortest)  # frees a slot sooner
+        busy, answered = self._busy(step, callback=prepared.wait == "callback"), step.answered
+        if busy is not None and answered is not None:  # its end frees a slot sooner
+            step = replace(step, busy=True)
+            delay = busy_delay(delay, now - answered, busy.shortest(step.family))
         if step.deadline is not None:
             delay = max(0.0, min(delay, step.deadline - now))  # one last look at the deadline
         self._slot(step, "renew")
@@ -199,11 +200,12 @@ class Work:
             ended(self.store, record.id, error)
         self.publish(record.id)
 
-    def _saturated(self, step: Step, *, callback: bool) -> float | None:
-        """The shortest generation seen lately if a create waits for a running slot."""
+    def _busy(self, step: Step, *, callback: bool) -> RedisLimiter | None:
+        """The limits of the step's slot if its account is (or was) saturated."""
         if step.slot is None or step.limiter is None or (callback and not step.hold_only):
             return None  # (a callback wakes the wait anyway)
-        return self.limiters.by_id(step.limiter).saturated(step.family)
+        limiter = self.limiters.by_id(step.limiter)
+        return limiter if step.busy or limiter.saturated(step.family) else None
 
     def _ran(self, step: Step, now: float) -> None:
         if step.limiter is not None and step.answered is not None:

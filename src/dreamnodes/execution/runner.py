@@ -270,7 +270,7 @@ class Runner:
         busy: Busy | None = None  # the limiter that paces the looks while it is saturated
         if create and existing_id is None and self.scheduler is not None:
             ticket = await self.scheduler.acquire(limit_family)
-            busy = Busy(self.scheduler, limit_family)
+            busy = Busy(self.scheduler, limit_family, ticket.waited)
         try:
             if existing_id is not None and create and wait != "none":
                 # Picked up to be waited for: a failed first look is one more poll, not the end.

@@ -1,9 +1,10 @@
 """Waiting for a generation to end: polling on a schedule fit for the job, or a callback that
 only wakes the wait (a Get Generation confirms it before it is believed).
 
-While the account is saturated (a create waits for a running slot), each end seen sooner
-starts the next generation sooner, so the looks come closer (`busy_delay`): at a twentieth of
-the generation's age, from just before the shortest generation of its family seen lately.
+Once the account is saturated (a create waits for a running slot, or this one's create did),
+each end seen sooner starts the next generation sooner (or ends the loop sooner), so the looks
+come closer until the end (`busy_delay`): at a twentieth of the generation's age, from just
+before the shortest generation of its family seen lately.
 """
 
 from __future__ import annotations
@@ -38,24 +39,24 @@ Look = Callable[[dict[str, Any], Any], Awaitable[dict[str, Any]]]
 
 
 class Pace(Protocol):
-    """What a limiter knows of its running slots (`api.limiter.Limiter` has both)."""
+    """What a limiter knows of its running slots (`api.limiter.Limiter` has all three)."""
 
-    def saturated(self, family: str) -> float | None:
-        """None unless a create waits for a running slot; then the shortest generation of the
-        family seen lately, in seconds (0 when none was)."""
-        ...
+    def saturated(self, family: str) -> bool: ...
 
-    def ran(self, family: str, seconds: float) -> None:
-        """A generation of the family was seen completed `seconds` after its create's answer."""
-        ...
+    def shortest(self, family: str) -> float: ...
+
+    def ran(self, family: str, seconds: float) -> None: ...
 
 
 @dataclass(frozen=True)
 class Busy:
-    """The limiter holding a generation's running slot, and the slot's family."""
+    """The limiter holding a generation's running slot, the slot's family, and whether its
+    create waited for the slot (then the generation is paced as saturated from the start:
+    the last of a long loop are awaited too, though nobody waits for their slots)."""
 
     pace: Pace
     family: str
+    waited: bool = False
 
 
 def busy_delay(delay: float, age: float, shortest: float) -> float:
@@ -84,7 +85,7 @@ async def wait_until_done(
     look comes after a grace fit for the job and then at a slow pace, the last one at the
     deadline. Pixazo's status has no request echo: the created output's `request` is kept.
     ``poll`` is the node's own schedule (seconds between looks, the last repeating);
-    ``busy``, the limiter of the generation's slot, brings looks closer while it is saturated.
+    ``busy``, the limiter of the generation's slot, brings looks closer once it is saturated.
     """
     sent = output.get("request")
     polling = schedule_for(family, poll, poll_scale, callback=False, timeout=timeout)
@@ -94,14 +95,14 @@ async def wait_until_done(
     started = time.monotonic()
     deadline = started + timeout
     polls = 0
+    saturated = False
     while output.get("state") not in results.TERMINAL:
         delay = schedule[min(polls, len(schedule) - 1)]
         now = time.monotonic()
-        shortest = None
         if busy is not None and callback is None:
-            shortest = busy.pace.saturated(busy.family)
-        if shortest is not None:
-            delay = busy_delay(delay, now - started, shortest)
+            saturated = saturated or busy.waited or busy.pace.saturated(busy.family)
+            if saturated:  # (and stays so until the end)
+                delay = busy_delay(delay, now - started, busy.pace.shortest(busy.family))
         heard = None
         if callback is not None and not callback.closed and now < deadline:
             heard = await callback.wait(output["id"], max(0.0, min(delay, deadline - now)))
