@@ -38,12 +38,8 @@ class _Family:
 
 
 class Ticket:
-    """The right to send one create: a running slot and an entry in the sliding window.
-
-    Call `release()` when the generation has ended (completed or failed) or the create finally
-    failed; call `refused()` when the create got a 429 (the entry leaves the window, the slot is
-    freed, and the caller acquires a new ticket before it sends again).
-    """
+    """The right to send one create: a running slot and an entry in the sliding window
+    (`api.limiter.Slot` says when to call what)."""
 
     __slots__ = ("_done", "_refused", "_scheduler", "family", "sent_at", "waited")
 
@@ -73,11 +69,8 @@ class Ticket:
 
     def answered(self) -> None:
         """The create was answered: its window entry counts from now, not from the acquire.
-
-        The service counts a create when it receives it, somewhere between our send and its
-        answer (later still after retries), so counting from the answer never ends the entry
-        before the service's own does.
-        """
+        The service counts a create somewhere between our send and its answer (later still
+        after retries): counting from the answer never ends the entry before the service's."""
         if not self._done:
             self.sent_at = self._scheduler._restamp(self.family, self.sent_at)
 

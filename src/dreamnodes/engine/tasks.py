@@ -21,8 +21,9 @@ from celery.signals import task_received, worker_process_init, worker_ready
 
 from dreamnodes.engine.celery_app import TASKS, app, send_step
 from dreamnodes.engine.redis_limits import RedisLimiters
+from dreamnodes.engine.runners import base_urls_from_env
 from dreamnodes.engine.steps import STALL, Steps
-from dreamnodes.engine.work import DONE, Work, base_urls_from_env
+from dreamnodes.engine.work import DONE, Work
 from dreamnodes.engine.workers import Registry
 from dreamnodes.runlog.owner import this_owner
 
@@ -58,7 +59,7 @@ class _Process:
             base_urls=base_urls_from_env(),
             publish=self._publish,
         )
-        self.work.warm()  # before it shows up as alive: its first steps go at full speed
+        self.work.runners.warm()  # before it shows up as alive: its first steps go at full speed
         self.registry = Registry(self.redis)
         self.running: dict[str, str] = {}  # run id -> token of the steps run here now
         self.lock = threading.Lock()
@@ -120,7 +121,7 @@ def poll(run_id: str, token: str) -> None:
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _ready(**_: Any) -> None:
     """Show up in `serve`'s list of workers as soon as the process is up, not at its first
-    task (warmed up: see `Work.warm`)."""
+    task (warmed up: see `Runners.warm`)."""
     _here()
 
 

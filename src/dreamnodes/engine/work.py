@@ -10,19 +10,14 @@ redelivered task or a step the watchdog sent again never acts twice. The running
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from dreamnodes.api import answers
-from dreamnodes.api.limits import family_of_request
-from dreamnodes.api.retry import RetryPolicy
-from dreamnodes.catalog.package import load_package
-from dreamnodes.catalog.requests import ApiRequest
 from dreamnodes.engine.redis_limits import RedisLimiter, RedisLimiters
+from dreamnodes.engine.runners import Runners
 from dreamnodes.engine.steps import STALL, Step, Steps
 from dreamnodes.errors import Attempt, DreamError
 from dreamnodes.execution.runner import Runner
@@ -33,9 +28,8 @@ from dreamnodes.runlog.owner import this_owner
 from dreamnodes.runlog.recorded import ended
 from dreamnodes.runlog.store import RunRecord, RunStore
 
-__all__ = ["DONE", "SANDBOX_KEY", "Send", "Work"]
+__all__ = ["DONE", "Send", "Work"]
 
-SANDBOX_KEY = "sandbox-key"  # a built-in sandbox's throwaway key (no account behind it)
 DONE = "dreamnodes:engine:done"  # a channel naming each run that ended
 HELD_AGAIN = 1.0  # seconds before a create whose unit another worker holds is tried again
 
@@ -60,14 +54,11 @@ class Work:
         self.steps = steps
         self.limiters = limiters
         self.send = send
-        self.base_urls = tuple(u.rstrip("/") for u in base_urls)
+        self.runners = Runners(base_urls)
         self.publish = publish or (lambda run_id: None)
-        self._runners: dict[tuple[Any, ...], _WorkerRunner] = {}
 
     async def aclose(self) -> None:
-        for runner in self._runners.values():
-            await runner.aclose()
-        self._runners.clear()
+        await self.runners.aclose()
 
     # -- the two steps -----------------------------------------------------------------
 
@@ -224,55 +215,10 @@ class Work:
     # -- resources ---------------------------------------------------------------------
 
     def _runner(self, record: RunRecord, step: Step) -> Runner:
-        """The runner of the run's provider, base URL and options; refuses a URL not to be
-        trusted with the key. Its 429s are learned in the limits the run's slot is in."""
-        options = record.options
-        sandbox = bool(options.get("sandbox"))
-        base_url = (step.base_url or options.get("base_url") or "").rstrip("/")
-        runner = self._runner_for(record.provider, base_url or None, sandbox, options)
-        if step.limiter is not None:
-            runner.shared = self.limiters.by_id(step.limiter)
-        return runner
-
-    def _runner_for(
-        self, provider: str, base_url: str | None, sandbox: bool, options: Mapping[str, Any]
-    ) -> _WorkerRunner:
-        scale = float(options.get("time_scale") or 1.0)
-        attempts = int(options.get("max_attempts") or 5)
-        private = bool(options.get("allow_private_urls"))
-        key = (provider, base_url or "", sandbox, scale, attempts, private)
-        runner = self._runners.get(key)
-        if runner is None:
-            runner = _WorkerRunner(
-                api_key=SANDBOX_KEY if sandbox else None,
-                provider=provider,
-                base_url=base_url,
-                retry=RetryPolicy.on_clock(attempts, scale),
-                poll_scale=scale,
-                allow_private_urls=private,
-            )
-            own = runner.package.manifest["providers"][provider]["base_url"].rstrip("/")
-            if not sandbox and runner.base_url.rstrip("/") not in (own, *self.base_urls):
-                raise DreamError(
-                    "invalid_input",
-                    f"base_url: this worker sends {provider}'s key only to {own}"
-                    f"{''.join(', ' + u for u in self.base_urls)}; start it with --base-url"
-                    f" {runner.base_url} to allow that one",
-                    field="base_url",
-                )
-            self._runners[key] = runner
-        return runner
-
-    def warm(self) -> None:
-        """Before the first step: compile every node's validator and open the HTTP clients of
-        the URLs this worker sends keys to (half a second that would delay the first creates)."""
-        package = load_package()
-        for node in package.nodes.values():
-            _ = node.fast_validator
-        for provider, spec in package.manifest["providers"].items():
-            for base_url in (spec["base_url"].rstrip("/"), *self.base_urls):
-                with contextlib.suppress(DreamError):  # no key for that provider here
-                    _ = self._runner_for(provider, base_url, False, {}).client
+        """The run's runner; its 429s are learned in the limits the run's slot is in."""
+        limits = None if step.limiter is None else self.limiters.by_id(step.limiter)
+        base_url = step.base_url or record.options.get("base_url")
+        return self.runners.of(record.provider, base_url, record.options, limits)
 
     def _prepared(self, runner: Runner, record: RunRecord) -> Prepared:
         """The run's call, prepared again from what the run log holds (no wait inside)."""
@@ -290,19 +236,3 @@ class Work:
             values = {**prepared.params, "callback_url": callback_url}
             prepared = replace(prepared, params=values, request=plan.build(values))
         return prepared
-
-
-class _WorkerRunner(Runner):
-    """A runner whose creates `serve` already took slots for (it takes none itself), and
-    whose 429s are learned in the shared limits (`shared`), for everyone."""
-
-    shared: RedisLimiter | None = None
-
-    def _rate_limited(self, request: ApiRequest, retry_after: float | None) -> None:
-        if self.shared is not None and request.billable:
-            self.shared.rate_limited(family_of_request(request), retry_after)
-
-
-def base_urls_from_env() -> tuple[str, ...]:
-    text = os.environ.get("DREAMNODES_BASE_URLS", "")
-    return tuple(u.strip() for u in text.split(",") if u.strip())
