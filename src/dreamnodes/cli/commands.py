@@ -45,7 +45,8 @@ async def run(args: argparse.Namespace) -> int:
         wait = _wait_to_download(args, params, context)
     store = None if args.no_store else open_store(args.store)
     async with _receiver(args) as receiver:
-        with sandbox_for(args.sandbox, args.provider) as (sandbox_url, sandbox_key):
+        scale = args.time_scale  # a rehearsal: the sandbox runs on the same fast clock
+        with sandbox_for(args.sandbox, args.provider, scale) as (sandbox_url, sandbox_key):
             key = sandbox_key or os.environ.get(key_env(args.provider))
             runner = Runner(
                 api_key=key,
@@ -271,6 +272,6 @@ def rerun(record: Any, args: argparse.Namespace) -> int:
                 | ({"sandbox": True, "base_url": None} if sandboxed else {}),
             )
 
-    with sandbox_for(sandboxed, record.provider) as (sandbox_url, sandbox_key):
+    with sandbox_for(sandboxed, record.provider, scale) as (sandbox_url, sandbox_key):
         emit(asyncio.run(again(sandbox_url, sandbox_key)))
     return 0
