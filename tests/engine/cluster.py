@@ -47,7 +47,7 @@ def until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.
 class Worker:
     process: subprocess.Popen[bytes]
     log: Path
-    killed: bool = False  # SIGKILLed by `Cluster.kill`: never polled (so never reaped) again
+    killed: bool = False  # by `Cluster.kill` (SIGKILL: never reaped again) or `Cluster.stop`
 
     @property
     def pid(self) -> int:
@@ -232,6 +232,15 @@ class Cluster:
         worker.process.send_signal(signal.SIGKILL)
         worker.killed = True
         return time.monotonic()
+
+    def stop(self, worker: Worker, timeout: float = 60) -> float:
+        """SIGTERM a worker (as `docker stop` or systemd do: Celery's warm shutdown lets the
+        steps under way finish) and wait until it exits; how long that took."""
+        started = time.monotonic()
+        worker.process.send_signal(signal.SIGTERM)
+        worker.killed = True  # gone on purpose: not a worker that exited by itself
+        worker.process.wait(timeout)
+        return time.monotonic() - started
 
     def heal(self, count: int) -> None:
         """Workers started until `count` live, and every one alive in GET /v1/engine."""

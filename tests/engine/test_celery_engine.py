@@ -168,6 +168,33 @@ def test_a_batch_outlives_a_worker_killed_halfway(up: tuple[Cluster, Fake]) -> N
     assert _delta(before, fake.stats())["creates"] == ITEMS
 
 
+def test_a_batch_outlives_a_worker_stopped_with_sigterm(up: tuple[Cluster, Fake]) -> None:
+    """A deploy stops a worker mid-batch: what it ran finishes, what it held for a countdown
+    goes to the others, and every item still gets exactly one generation."""
+    cluster, fake = up
+    before = fake.stats()
+    count = 60
+    prompts = [_prompt(i) + " at dusk" for i in range(count)]  # not the other tests' items
+    items = [{"prompt": prompt} for prompt in prompts]
+    body = {"params": {"prompt": "{{item.prompt}}"}, "items": items, "wait": "poll"}
+    posted = cluster.client.post(BATCHES, json=body)
+    assert posted.status_code == 202, posted.text
+    stopped: list[float] = []
+
+    def a_third_of_the_way(view: dict[str, Any]) -> None:
+        if not stopped and view["done"] >= count // 3:
+            stopped.append(cluster.stop(cluster.live()[0]))
+
+    batch = cluster.wait_batch(posted.json()["id"], timeout=240, on_progress=a_third_of_the_way)
+    assert stopped and stopped[0] < 30, "the worker did not stop within 30 s of SIGTERM"
+    failed = [item for item in batch["items"] if item["status"] != "succeeded"]
+    assert batch["status"] == "succeeded", dumps(failed[:3]) + cluster.logs()
+    assert [item["output"]["request"]["prompt"] for item in batch["items"]] == prompts
+    seen = _delta(before, fake.stats())
+    assert seen["creates"] == count and seen["generations"] == count, seen
+    assert seen["refused_429"] == 0, seen
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_create_leaves_one_generation(up: tuple[Cluster, Fake]) -> None:
     cluster, fake = up
