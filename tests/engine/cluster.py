@@ -167,7 +167,19 @@ class Cluster:
     def start(self, workers: int) -> Cluster:
         """serve first (it makes the run log), then `workers` workers; waits until all are up."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        log = self.folder / "serve.log"
+        self.start_serve()
+        for _ in range(workers):
+            self.start_worker()
+        self.wait_alive(workers)
+        return self
+
+    def start_serve(self) -> None:
+        """serve (again, after `kill_serve`: on a new port, with a log of its own)."""
+        before = len(list(self.folder.glob("serve*.log")))
+        log = self.folder / (f"serve{before + 1}.log" if before else "serve.log")
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         broker = ("--broker", self.redis_url) if self.mode == "celery" else ()
         argv = [
             *("serve", "--engine", self.mode, *broker, "--port", "0"),
@@ -181,10 +193,12 @@ class Cluster:
                 env=self.env(),
             )
         self.url = until(lambda: self._serve_line(log), 90, "serve to listen")
-        for _ in range(workers):
-            self.start_worker()
-        self.wait_alive(workers)
-        return self
+
+    def kill_serve(self) -> None:
+        """SIGKILL serve (a crash, or a host lost): the workers go on without it."""
+        assert self.serve is not None
+        self.serve.send_signal(signal.SIGKILL)
+        self.serve.wait(30)
 
     def _serve_line(self, log: Path) -> str | None:
         assert self.serve is not None

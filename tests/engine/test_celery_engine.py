@@ -195,6 +195,30 @@ def test_a_batch_outlives_a_worker_stopped_with_sigterm(up: tuple[Cluster, Fake]
     assert seen["refused_429"] == 0, seen
 
 
+def test_runs_on_the_workers_outlive_serve_and_show_running(up: tuple[Cluster, Fake]) -> None:
+    """serve crashes while a generation dreams: the workers finish the run, and meanwhile the
+    run log shows it running (owned by the worker at its step), not abandoned."""
+    from dreamnodes.runlog.store import RunStore
+
+    cluster, fake = up
+    fake.control(duration=4.0)
+    body = {"params": {"prompt": "a lighthouse in fog, alone"}, "wait": "poll"}
+    posted = cluster.client.post(RUNS, json=body)
+    assert posted.status_code == 202, posted.text
+    run_id = posted.json()["id"]
+    with RunStore(cluster.store) as log:
+        until(lambda: log.get(run_id).generation_id, 30, "the create, on a worker")
+        cluster.kill_serve()
+        try:
+            time.sleep(0.5)
+            assert log.get(run_id).shown_status == "running"
+            done = until(lambda: log.get(run_id).status != "running", 60, "the run to end")
+            assert done and log.get(run_id).status == "succeeded", cluster.logs()
+        finally:
+            cluster.start_serve()
+    assert cluster.client.get(f"/v1/runs/{run_id}").json()["status"] == "succeeded"
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_create_leaves_one_generation(up: tuple[Cluster, Fake]) -> None:
     cluster, fake = up

@@ -67,7 +67,7 @@ class Work:
         step = self.steps.take(run_id, token, this_owner())
         if step is None:
             return  # sent again by the watchdog, or already done: the other task goes on
-        record = self.store.get(run_id)
+        record = self._record(run_id)
         if record.status != "running":
             self._end(step, record, None, None)
             return
@@ -101,7 +101,7 @@ class Work:
         step = self.steps.take(run_id, token, this_owner())
         if step is None or step.generation_id is None:
             return
-        record = self.store.get(run_id)
+        record = self._record(run_id)
         runner = self._runner(record, step)
         output: dict[str, Any] = {"id": step.generation_id, "state": "queued"}
         try:
@@ -213,6 +213,14 @@ class Work:
         getattr(slot, what)()
 
     # -- resources ---------------------------------------------------------------------
+
+    def _record(self, run_id: str) -> RunRecord:
+        """The run, owned by this process while it runs a step (so that the run shows as
+        running, not abandoned, while `serve` is down and the workers go on)."""
+        record = self.store.get(run_id)
+        if record.status == "running" and record.owner != this_owner():
+            self.store.hold(run_id)
+        return record
 
     def _runner(self, record: RunRecord, step: Step) -> Runner:
         """The run's runner; its 429s are learned in the limits the run's slot is in."""

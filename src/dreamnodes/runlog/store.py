@@ -10,7 +10,6 @@ runs (reservations, the service's). Nothing secret is written: every JSON part g
 
 from __future__ import annotations
 
-import builtins
 import json
 import os
 import time
@@ -161,6 +160,13 @@ class RunStore:
     def set_request(self, run_id: str, request: Mapping[str, Any]) -> None:
         self._update(run_id, "request = :request", request=self._json(request))
 
+    def hold(self, run_id: str) -> None:
+        """This process works on the run now (a step on a worker), whoever started it: the run
+        is not `abandoned` while this process lives (its heartbeat renews the lease)."""
+        me, until = this_owner(), time.time() + LEASE
+        self._update(run_id, "owner = :me, lease_until = :until", me=me, until=until)
+        self.heartbeat.start()
+
     def set_generation(self, run_id: str, generation_id: str) -> None:
         """Called as soon as a create is answered, so that a crashed loop can resume."""
         self._update(run_id, "generation_id = :generation_id", generation_id=generation_id)
@@ -224,14 +230,9 @@ class RunStore:
         self, *, limit: int = 50, status: str | None = None, node: str | None = None
     ) -> list[RunRecord]:
         """The most recent runs first, optionally only those with a status or of a node."""
-        where: builtins.list[str] = []
-        args: dict[str, Any] = {"limit": max(0, limit)}
-        if status is not None:
-            where.append("status = :status")
-            args["status"] = status
-        if node is not None:
-            where.append("node = :node")
-            args["node"] = node
+        filters = {"status": status, "node": node}
+        where = [f"{name} = :{name}" for name, value in filters.items() if value is not None]
+        args: dict[str, Any] = {"limit": max(0, limit), **filters}
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         with self.read() as db:
             rows = db.execute(
