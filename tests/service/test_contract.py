@@ -297,6 +297,22 @@ def test_the_provider_key_is_never_in_an_answer(client: httpx.Client) -> None:
         client.get(f"/v1/runs/{run.json()['id']}"),
         client.get("/openapi.json"),
     ]
+    # A batch whose items echo the key, read while it runs (12 items: two wait for a running
+    # slot while ten are done) and once it ended.
+    items = [f"say {PROVIDER_KEY}", f"say {PROVIDER_KEY.upper()} twice"] * 6
+    body = {"items": items, "params": {**PARAMS, "prompt": "{{item}}"}, "wait": "poll"}
+    posted = client.post("/v1/nodes/dream_machine/batches", json=body)
+    answers.append(posted)
+    deadline = time.monotonic() + 60
+    while True:
+        answers.append(client.get(f"/v1/batches/{posted.json()['id']}"))
+        if answers[-1].json()["status"] != "running":
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert answers[-1].json()["succeeded"] == 12
+    assert any(a.json().get("status") == "running" and a.json()["done"] for a in answers)
+    assert answers[-1].json()["items"][1]["output"]["request"]["prompt"] == "say [redacted] twice"
     for answer in answers:
-        assert PROVIDER_KEY not in answer.text
+        assert PROVIDER_KEY not in answer.text and PROVIDER_KEY.upper() not in answer.text
         assert TOKEN not in answer.text and SECRET not in answer.text

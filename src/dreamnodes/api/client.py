@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from dreamnodes.api.bodies import MAX_ANSWER_BYTES, Unreadable, detail_of, read_capped
 from dreamnodes.api.lost_creates import claim
 from dreamnodes.api.retry import Retryable, deferred
-from dreamnodes.api.wire import has_fast_path, hopeless, not_sent, send_direct, send_public
+from dreamnodes.api.wire import has_fast_path, hopeless, not_sent, send_direct, send_public, tls
 from dreamnodes.catalog.requests import ApiRequest, ApiResponse
 from dreamnodes.errors import Attempt, DreamError, ErrorCode
 from dreamnodes.redact import scrub_text
@@ -105,6 +105,7 @@ class ApiClient:
                 headers={**auth_headers, "Accept-Encoding": "identity"},
                 timeout=httpx.Timeout(timeout),
                 transport=transport,
+                verify=tls(),
             )
             self._auth: dict[str, str] | None = None
             self._timeout = self._http.timeout.as_dict()

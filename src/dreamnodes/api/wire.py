@@ -1,11 +1,13 @@
 """How a request leaves for a provider: httpx's public path, or straight to its transport.
 
 Also which transport failures mean the request never left (a create cannot have been
-accepted), and which no retry can mend.
+accepted), and which no retry can mend; and the one TLS context the process's clients share.
 """
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +15,15 @@ if TYPE_CHECKING:
     import httpx
 
     from dreamnodes.catalog.requests import ApiRequest
+
+
+@functools.cache
+def tls() -> ssl.SSLContext:
+    """httpx's verifying TLS context, made once per process: each client would otherwise load
+    the CA bundle again (about 60 ms, a worker thread's first create waiting on it)."""
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 async def send_public(

@@ -1,10 +1,11 @@
 """The Celery tasks (`dreamnodes.create`, `dreamnodes.poll`) and each worker process's share.
 
-A task is a thin shell: it hands its run id and token to this process's `Work` and runs the
-coroutine on the process's own event loop thread (one per process, made after a fork), so the
-HTTP clients and the run log's connection are reused from task to task. While a step runs, a
-thread vouches for it every few seconds (`Steps.vouch`) and marks this worker alive for
-`serve`'s page (`workers.Registry`).
+A task is a thin shell: it hands its run id and token to its thread's `Work` and runs the
+coroutine on the thread's own event loop, so that the steps of a worker's threads run side by
+side, and the HTTP clients and the run log's connections are reused from task to task (the
+run log, the steps and the limits are the process's, made again after a fork). While a step
+runs, a thread vouches for it every few seconds (`Steps.vouch`) and marks this worker alive
+for `serve`'s page (`workers.Registry`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import redis
@@ -35,44 +36,57 @@ def send(kind: str, run_id: str, token: str, countdown: float) -> None:
     send_step(app, kind, run_id, token, countdown)
 
 
+_Step = Coroutine[Any, Any, None]  # Work.create or Work.poll of one run
+
+
 class _Process:
-    """This process's loop thread and its `Work` (made on first use, again after a fork)."""
+    """This process's run log, steps, limits and health line, shared by its threads; each
+    thread that runs steps has its own event loop and `Work` (see `work`)."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="dreamnodes-engine", daemon=True
-        )
-        self.thread.start()
         from dreamnodes.runlog.store import RunStore
 
         limits_url = os.environ.get("DREAMNODES_LIMITS_URL") or app.conf.broker_url
         self.redis = redis.Redis.from_url(limits_url, socket_timeout=10, socket_connect_timeout=5)
         names = ("LUMA_API_KEY", "PIXAZO_API_KEY", "LUMA_AGENTS_API_KEY")
         keys = [v for v in (os.environ.get(n) for n in names) if v]
-        self.work = Work(
-            RunStore(os.environ.get("DREAMNODES_STORE"), secrets=keys),
-            Steps(self.redis),
-            RedisLimiters(limits_url),
-            send,
-            base_urls=base_urls_from_env(),
-            publish=self._publish,
-        )
-        self.work.runners.warm()  # before it shows up as alive: its first steps go at full speed
-        self.registry = Registry(self.redis)
+        self.store = RunStore(os.environ.get("DREAMNODES_STORE"), secrets=keys)
+        self.steps = Steps(self.redis)
+        self.limiters = RedisLimiters(limits_url)
+        self.base_urls = base_urls_from_env()
+        self.local = threading.local()
         self.running: dict[str, str] = {}  # run id -> token of the steps run here now
         self.lock = threading.Lock()
+        self.work().runners.warm()  # before it shows up as alive: its first steps at full speed
+        self.registry = Registry(self.redis)
         threading.Thread(target=self._vouch, name="dreamnodes-vouch", daemon=True).start()
+
+    def work(self) -> Work:
+        """This thread's `Work` (its runners' HTTP clients are bound to the thread's loop)."""
+        work: Work | None = getattr(self.local, "work", None)
+        if work is None:
+            self.local.loop = asyncio.new_event_loop()
+            work = self.local.work = Work(
+                self.store,
+                self.steps,
+                self.limiters,
+                send,
+                base_urls=self.base_urls,
+                publish=self._publish,
+            )
+        return work
 
     def _publish(self, run_id: str) -> None:
         self.redis.publish(DONE, run_id)
 
-    def run(self, run_id: str, token: str, step: Coroutine[Any, Any, None]) -> None:
+    def run(self, run_id: str, token: str, step: Callable[[Work], _Step]) -> None:
+        """Run one step on this thread's loop (each thread of the pool runs its own steps)."""
+        work = self.work()
         with self.lock:
             self.running[run_id] = token
         try:
-            asyncio.run_coroutine_threadsafe(step, self.loop).result()
+            self.local.loop.run_until_complete(step(work))
         finally:
             with self.lock:
                 self.running.pop(run_id, None)
@@ -85,9 +99,9 @@ class _Process:
                 running = dict(self.running)
             try:
                 for run_id, token in running.items():
-                    step = self.work.steps.get(run_id)
+                    step = self.steps.get(run_id)
                     if step is not None and step.token == token:
-                        self.work.steps.vouch(step)
+                        self.steps.vouch(step)
                 self.registry.seen(len(running))
             except redis.RedisError:
                 continue
@@ -107,14 +121,12 @@ def _here() -> _Process:
 
 @app.task(name="dreamnodes.create")  # type: ignore[untyped-decorator]
 def create(run_id: str, token: str) -> None:
-    here = _here()
-    here.run(run_id, token, here.work.create(run_id, token))
+    _here().run(run_id, token, lambda work: work.create(run_id, token))
 
 
 @app.task(name="dreamnodes.poll")  # type: ignore[untyped-decorator]
 def poll(run_id: str, token: str) -> None:
-    here = _here()
-    here.run(run_id, token, here.work.poll(run_id, token))
+    _here().run(run_id, token, lambda work: work.poll(run_id, token))
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
@@ -136,4 +148,4 @@ def _received(request: Any = None, **_: Any) -> None:
         return
     # Redis away for a moment: the step is only found late (the watchdog's slower net).
     with contextlib.suppress(redis.RedisError):
-        _here().work.steps.hold(str(args[0]), str(args[1]), this_owner())
+        _here().steps.hold(str(args[0]), str(args[1]), this_owner())
