@@ -163,3 +163,28 @@ def test_a_create_waiting_for_a_running_slot_is_known_to_every_process(redis_url
         late.release()
 
     asyncio.run(run())
+
+
+def test_a_slot_freed_in_another_process_wakes_the_waiter_at_once(redis_url: str) -> None:
+    """The waiter looks again only every 5 s here: the release's message wakes it sooner."""
+    key = uuid.uuid4().hex
+    holder, waiter = _limiter(redis_url, key), _limiter(redis_url, key, poll=5.0)
+
+    async def run() -> float:
+        held = [await holder.acquire("video") for _ in range(LIMITS.video_concurrent)]
+        waiting = asyncio.create_task(waiter.acquire("video"))
+        await asyncio.sleep(0.3)  # it asked, found the cap full, and sleeps
+        assert not waiting.done()
+        released = time.monotonic()
+        held[0].release()
+        slot = await asyncio.wait_for(waiting, 4.0)
+        took = time.monotonic() - released
+        for other in (*held[1:], slot):
+            other.release()
+        return took
+
+    try:
+        assert asyncio.run(run()) < 0.5
+    finally:
+        holder.close()
+        waiter.close()

@@ -6,7 +6,7 @@ entry in the sliding window (a sorted set scored by when it was counted); a 429 
 `Remaining: 0` sets a hold every process reads. Each step is one Lua script (`scripts`), so
 two workers never both take the last slot. Waiting is local: one task per family and process
 asks Redis at a time (first come first go inside a process), sleeping until the window or hold
-says, or until a release (here at once, elsewhere within `poll` seconds).
+says, or until a release (here, or anywhere through the limits' channel: `wakeups`).
 
 Just over 300 lines on purpose: the limiter, its slot and the factory share one keyspace and
 one lock, and read best together; the Lua lives in `scripts`.
@@ -28,11 +28,12 @@ import redis
 from dreamnodes.api.limiter import Limiter
 from dreamnodes.api.limits import DURATIONS_KEPT, FAMILIES, Limits, _check_family
 from dreamnodes.engine import scripts
+from dreamnodes.engine.wakeups import Wakeups
 
 __all__ = ["RedisLimiter", "RedisLimiters", "RedisSlot"]
 
 LEASE = 60.0  # seconds a slot outlives its holder (renewed every third of it while held)
-POLL = 0.01  # seconds between looks at a full running cap another process may free
+POLL = 0.05  # seconds between looks at a full running cap (a release anywhere wakes sooner)
 WANTED_MS = 2000  # how long a create waiting for a running slot is remembered
 
 
@@ -108,6 +109,7 @@ class RedisLimiter:
         self._turns: dict[str, asyncio.Lock] = {}
         self._freed: dict[str, asyncio.Event] = {}
         self._waiting: dict[str, int] = dict.fromkeys(FAMILIES, 0)
+        self._wakeups = Wakeups(client, f"{self._prefix}:freed")
 
     def __repr__(self) -> str:
         return f"RedisLimiter({self.limits!r})"
@@ -143,6 +145,7 @@ class RedisLimiter:
                     wait = float(value)
                     if wait < 0:  # the running cap is full: say a slot is wanted (for 2 s)
                         self._redis.set(k["wanted"], b"1", px=WANTED_MS)
+                        self._wakeups.start(self._woken)  # a release anywhere wakes us
                         waited = True
                     freed = self._freed[family]
                     freed.clear()
@@ -231,8 +234,9 @@ class RedisLimiter:
         self._renew(keys=[self.keys(family)["slots"]], args=[repr(self.lease), token])
 
     def close(self) -> None:
-        """Stop renewing (slots still held expire after one lease)."""
+        """Stop renewing (slots still held expire after one lease) and listening."""
         self._stop.set()
+        self._wakeups.close()
 
     # -- inside --------------------------------------------------------------------------
 
@@ -263,10 +267,15 @@ class RedisLimiter:
             self._held[slot.family].discard(slot.token)
         k = self.keys(slot.family)
         if refused:
-            self._refuse(keys=[k["slots"], k["window"]], args=[slot.token])
+            keys = [k["slots"], k["window"], self._wakeups.channel]
+            self._refuse(keys=keys, args=[slot.token, slot.family])
         else:
-            self._release(keys=[k["slots"], k["streak"]], args=[slot.token])
-        loop, freed = self._loop, self._freed.get(slot.family)
+            keys = [k["slots"], k["streak"], self._wakeups.channel]
+            self._release(keys=keys, args=[slot.token, slot.family])
+        self._woken(slot.family)
+
+    def _woken(self, family: str) -> None:
+        loop, freed = self._loop, self._freed.get(family)
         if loop is not None and freed is not None and not loop.is_closed():
             loop.call_soon_threadsafe(freed.set)
 

@@ -53,16 +53,18 @@ return 1
 """
 )
 
-# KEYS: slots, streak. ARGV: token. The generation ended: its slot frees, the 429 streak ends.
+# KEYS: slots, streak, freed channel. ARGV: token, family. The generation ended: its slot
+# frees (said on the channel, for the processes waiting for one), the 429 streak ends.
 RELEASE = """
-redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('PUBLISH', KEYS[3], ARGV[2]) end
 redis.call('DEL', KEYS[2])
 return 1
 """
 
-# KEYS: slots, window. ARGV: token. A 429: the entry leaves the window, the slot frees.
+# KEYS: slots, window, freed channel. ARGV: token, family. A 429: the entry leaves the
+# window, the slot frees.
 REFUSED = """
-redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('PUBLISH', KEYS[3], ARGV[2]) end
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """
