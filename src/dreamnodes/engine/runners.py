@@ -6,20 +6,20 @@ with, or a built-in sandbox (which has a throwaway key of its own).
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from dreamnodes.api.limits import family_of_request
 from dreamnodes.api.retry import RetryPolicy
+from dreamnodes.api.wire import tls
 from dreamnodes.catalog.package import load_package
 from dreamnodes.catalog.requests import ApiRequest
 from dreamnodes.engine.redis_limits import RedisLimiter
 from dreamnodes.errors import DreamError
 from dreamnodes.execution.runner import Runner
 
-__all__ = ["SANDBOX_KEY", "Runners", "base_urls_from_env"]
+__all__ = ["SANDBOX_KEY", "Runners", "base_urls_from_env", "warm"]
 
 SANDBOX_KEY = "sandbox-key"  # a built-in sandbox's throwaway key (no account behind it)
 
@@ -45,17 +45,6 @@ class Runners:
         if limits is not None:
             runner.shared = limits
         return runner
-
-    def warm(self) -> None:
-        """Before the first step: compile every node's validator and open the HTTP clients of
-        the URLs this worker sends keys to (half a second that would delay the first creates)."""
-        package = load_package()
-        for node in package.nodes.values():
-            _ = node.fast_validator
-        for provider, spec in package.manifest["providers"].items():
-            for base_url in (spec["base_url"].rstrip("/"), *self.base_urls):
-                with contextlib.suppress(DreamError):  # no key for that provider here
-                    _ = self._runner(provider, base_url, {}).client
 
     async def aclose(self) -> None:
         for runner in self._made.values():
@@ -100,6 +89,14 @@ class _WorkerRunner(Runner):
     def _rate_limited(self, request: ApiRequest, retry_after: float | None) -> None:
         if self.shared is not None and request.billable:
             self.shared.rate_limited(family_of_request(request), retry_after)
+
+
+def warm() -> None:
+    """Before a worker's first step: compile every node's validator and load the process's TLS
+    context (half a second that would otherwise delay its first creates)."""
+    for node in load_package().nodes.values():
+        _ = node.fast_validator
+    tls()
 
 
 def base_urls_from_env() -> tuple[str, ...]:

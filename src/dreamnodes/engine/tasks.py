@@ -22,7 +22,7 @@ from celery.signals import task_received, worker_process_init, worker_ready
 
 from dreamnodes.engine.celery_app import TASKS, app, send_step
 from dreamnodes.engine.redis_limits import RedisLimiters
-from dreamnodes.engine.runners import base_urls_from_env
+from dreamnodes.engine.runners import base_urls_from_env, warm
 from dreamnodes.engine.steps import STALL, Steps
 from dreamnodes.engine.work import DONE, Work
 from dreamnodes.engine.workers import Registry
@@ -58,7 +58,7 @@ class _Process:
         self.local = threading.local()
         self.running: dict[str, str] = {}  # run id -> token of the steps run here now
         self.lock = threading.Lock()
-        self.work().runners.warm()  # before it shows up as alive: its first steps at full speed
+        warm()  # before it shows up as alive: its first steps go at full speed
         self.registry = Registry(self.redis)
         threading.Thread(target=self._vouch, name="dreamnodes-vouch", daemon=True).start()
 
@@ -133,7 +133,7 @@ def poll(run_id: str, token: str) -> None:
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _ready(**_: Any) -> None:
     """Show up in `serve`'s list of workers as soon as the process is up, not at its first
-    task (warmed up: see `Runners.warm`)."""
+    task (warmed up: see `runners.warm`)."""
     _here()
 
 
