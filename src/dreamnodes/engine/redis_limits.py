@@ -8,8 +8,9 @@ two workers never both take the last slot. Waiting is local: one task per family
 asks Redis at a time (first come first go inside a process), sleeping until the window or hold
 says, or until a release (here, or anywhere through the limits' channel: `wakeups`).
 
-Just over 300 lines on purpose: the limiter, its slot and the factory share one keyspace and
-one lock, and read best together; the Lua lives in `scripts`.
+About 340 lines on purpose: the limiter, its slot and the factory share one keyspace and one
+lock, and read best together (the Limiter protocol alone is a dozen methods); the Lua lives in
+`scripts`, the listening for freed slots in `wakeups`.
 """
 
 from __future__ import annotations
