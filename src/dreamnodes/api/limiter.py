@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from dreamnodes.api.limits import Limits
 from dreamnodes.api.scheduler import Scheduler
 
-__all__ = ["Limiter", "LimiterFactory", "Slot", "in_process"]
+__all__ = ["Limiter", "LimiterFactory", "Pace", "Slot", "in_process"]
 
 
 class Slot(Protocol):
@@ -38,7 +38,24 @@ class Slot(Protocol):
     def release(self) -> None: ...
 
 
-class Limiter(Protocol):
+class Pace(Protocol):
+    """What a limiter knows of its running slots: how fast to look at a generation
+    (`execution.waiting.busy_delay`)."""
+
+    def saturated(self, family: str) -> bool:
+        """Whether a create waits (or waited in the last 2 s) for a running slot."""
+        ...
+
+    def shortest(self, family: str) -> float:
+        """The shortest generation of the family seen lately, in seconds (0 when none was)."""
+        ...
+
+    def ran(self, family: str, seconds: float) -> None:
+        """A generation of the family was seen completed `seconds` after its create's answer."""
+        ...
+
+
+class Limiter(Pace, Protocol):
     """Keeps one API key's creates within its limits (running cap, creates per window)."""
 
     limits: Limits
@@ -57,18 +74,6 @@ class Limiter(Protocol):
 
     def snapshot(self) -> dict[str, Any]:
         """Per family: running, sent_in_window, waiting, held_seconds and the limits."""
-        ...
-
-    def saturated(self, family: str) -> bool:
-        """Whether a create waits (or waited in the last 2 s) for a running slot."""
-        ...
-
-    def shortest(self, family: str) -> float:
-        """The shortest generation of the family seen lately, in seconds (0 when none was)."""
-        ...
-
-    def ran(self, family: str, seconds: float) -> None:
-        """A generation of the family was seen completed `seconds` after its create's answer."""
         ...
 
 

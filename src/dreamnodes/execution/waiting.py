@@ -13,9 +13,10 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from dreamnodes.api import answers as results
+from dreamnodes.api.limiter import Pace
 from dreamnodes.errors import DreamError
 
 if TYPE_CHECKING:
@@ -36,16 +37,6 @@ BUSY_FLOOR = 0.025
 Sleep = Callable[[float], Awaitable[None]]
 # The generation now, given what we knew and the request it echoes (kept where none is echoed).
 Look = Callable[[dict[str, Any], Any], Awaitable[dict[str, Any]]]
-
-
-class Pace(Protocol):
-    """What a limiter knows of its running slots (`api.limiter.Limiter` has all three)."""
-
-    def saturated(self, family: str) -> bool: ...
-
-    def shortest(self, family: str) -> float: ...
-
-    def ran(self, family: str, seconds: float) -> None: ...
 
 
 @dataclass(frozen=True)
