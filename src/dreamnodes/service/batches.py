@@ -9,6 +9,7 @@ after the server restarts. A batch the server was stopped in is `interrupted`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import secrets
 import time
@@ -121,31 +122,24 @@ class Batches:
         self._store.expect(marker, started)
         saved = time.monotonic()
         runner = self._runner_for(spec.provider)
-        if self._engine is None:
-            results = run_items(
-                runner,
-                self._store,
-                spec.node,
-                spec.params,
-                items,
-                spec.context,
-                wait=spec.wait,
-                timeout=spec.timeout,
-                concurrency=self._concurrency,
-                options=options,
-            )
-        else:  # every item queued at once: the shared limiter paces them
-            results = self._engine.items(
-                runner,
-                self._store,
-                spec.node,
-                spec.params,
-                items,
-                spec.context,
-                wait=spec.wait,
-                timeout=spec.timeout,
-                options=options,
-            )
+        # In-process, `concurrency` items at a time; on the engine, every item queued at once
+        # (the shared limiter paces them).
+        each = (
+            functools.partial(run_items, concurrency=self._concurrency)
+            if self._engine is None
+            else self._engine.items
+        )
+        results = each(
+            runner,
+            self._store,
+            spec.node,
+            spec.params,
+            items,
+            spec.context,
+            wait=spec.wait,
+            timeout=spec.timeout,
+            options=options,
+        )
         try:
             async for result in results:
                 slot = slots[result.index]
